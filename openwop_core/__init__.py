@@ -1,0 +1,109 @@
+"""OpenWOP v1 client: sync and async, with retries, resumable event streams and a run waiter.
+
+The Airflow provider (``openwop_airflow``) and the Prefect integration (``openwop_prefect``) are built on
+this package; it imports neither. ``openwop_core.testing`` holds a local OpenWOP host for tests.
+"""
+
+from __future__ import annotations
+
+from . import resume
+from ._base import InsecureTransportWarning
+from ._version import __version__
+from .aclient import AsyncOpenwopClient
+from .client import OpenwopClient
+from .errors import (
+    ApiError,
+    AuthenticationError,
+    ConfigurationError,
+    ConflictError,
+    GoneError,
+    IdempotencyKeyMismatchError,
+    InterruptNotFoundError,
+    InvalidArgumentError,
+    InvalidRequestError,
+    NotFoundError,
+    OpenwopError,
+    PermissionDeniedError,
+    RateLimitedError,
+    ResponseFormatError,
+    RunAlreadyActiveError,
+    RunFailedError,
+    ServerError,
+    TransportError,
+    UnsupportedFeatureError,
+    WaitTimeoutError,
+)
+from .models import (
+    Artifact,
+    BulkCancelResult,
+    CancelResult,
+    Discovery,
+    ErrorInfo,
+    EventPage,
+    ForkResult,
+    InterruptInfo,
+    InterruptResolution,
+    PendingInterrupt,
+    RunCreated,
+    RunEvent,
+    RunSnapshot,
+    RunStateChange,
+    RunStatus,
+    WebhookRegistration,
+    WorkflowDefinition,
+)
+from .retry import RetryPolicy
+from .waiting import RunTracker, WaitResult, describe_event
+from .webhooks import WebhookVerificationError, sign_webhook, verify_webhook_signature
+
+__all__ = [
+    "ApiError",
+    "Artifact",
+    "AsyncOpenwopClient",
+    "AuthenticationError",
+    "BulkCancelResult",
+    "CancelResult",
+    "ConfigurationError",
+    "ConflictError",
+    "Discovery",
+    "ErrorInfo",
+    "EventPage",
+    "ForkResult",
+    "GoneError",
+    "IdempotencyKeyMismatchError",
+    "InsecureTransportWarning",
+    "InterruptInfo",
+    "InterruptNotFoundError",
+    "InterruptResolution",
+    "InvalidArgumentError",
+    "InvalidRequestError",
+    "NotFoundError",
+    "OpenwopClient",
+    "OpenwopError",
+    "PendingInterrupt",
+    "PermissionDeniedError",
+    "RateLimitedError",
+    "ResponseFormatError",
+    "RetryPolicy",
+    "RunAlreadyActiveError",
+    "RunCreated",
+    "RunEvent",
+    "RunFailedError",
+    "RunSnapshot",
+    "RunStateChange",
+    "RunStatus",
+    "RunTracker",
+    "ServerError",
+    "TransportError",
+    "UnsupportedFeatureError",
+    "WaitResult",
+    "WaitTimeoutError",
+    "WebhookRegistration",
+    "WebhookVerificationError",
+    "WorkflowDefinition",
+    "__version__",
+    "describe_event",
+    "resume",
+    "sign_webhook",
+    "verify_webhook_signature",
+]

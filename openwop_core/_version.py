@@ -1,0 +1,3 @@
+"""Version of the openwop-integrations distribution."""
+
+__version__ = "0.1.0"

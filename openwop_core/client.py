@@ -1,0 +1,404 @@
+"""``OpenwopClient``: the synchronous OpenWOP v1 client (transport only; the logic lives in
+``operations``, ``endpoints``, ``streaming`` and ``waiting``)."""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import httpx
+from httpx_sse import EventSource, SSEError
+
+from . import operations as ops
+from ._base import ClientSettings
+from .endpoints import Call
+from .errors import OpenwopError, UnsupportedFeatureError, WaitTimeoutError
+from .models import (
+    Artifact,
+    BulkCancelResult,
+    CancelResult,
+    Discovery,
+    EventPage,
+    ForkResult,
+    InterruptInfo,
+    InterruptResolution,
+    RunCreated,
+    RunEvent,
+    RunSnapshot,
+    RunStateChange,
+    WebhookRegistration,
+    WorkflowDefinition,
+)
+from .retry import RetryPolicy
+from .streaming import IDLE, EventStreamState, Idle
+from .waiting import WaitPlan, WaitResult
+
+T = TypeVar("T")
+
+__all__ = ["OpenwopClient"]
+
+
+class OpenwopClient:
+    """Synchronous client for one OpenWOP v1 host: one connection pool, retries, resumable streams.
+
+    Use it as a context manager (or call :meth:`close`)::
+
+        with OpenwopClient("https://host", api_key=key) as client:
+            run = client.runs_create("conformance-noop")
+            result = client.wait_for_run(run.run_id, timeout=600)
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+        connect_timeout: float = 10.0,
+        stream_idle_timeout: float = 90.0,
+        verify: bool | str | ssl.SSLContext = True,
+        retry: RetryPolicy | Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        user_agent: str | None = None,
+        traceparent: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.settings = ClientSettings(
+            base_url,
+            api_key=api_key,
+            timeout=timeout,
+            connect_timeout=connect_timeout,
+            stream_idle_timeout=stream_idle_timeout,
+            verify=verify,
+            retry=retry,
+            headers=headers,
+            user_agent=user_agent,
+            traceparent=traceparent,
+        )
+        self._http = httpx.Client(transport=transport, **self.settings.httpx_options())
+        self._discovery: Discovery | None = None
+
+    # -- plumbing -----------------------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The host's base URL (without credentials)."""
+        return self.settings.display_url
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry policy in force."""
+        return self.settings.retry
+
+    def __enter__(self) -> OpenwopClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __repr__(self) -> str:
+        return f"OpenwopClient(base_url={self.base_url!r}, api_key={'set' if self.settings.has_api_key else 'none'})"
+
+    def _send_once(self, call: Call[T]) -> T:
+        try:
+            response = self._http.request(**self.settings.request_options(call))
+        except httpx.HTTPError as exc:
+            raise self.settings.transport_error(call, exc) from None
+        return self.settings.finish(call, response)
+
+    def _execute(self, call: Call[T], *, retries: bool = True) -> T:
+        for attempt in self.retry.retrying(call.describe, repeatable=retries):
+            with attempt:
+                return self._send_once(call)
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    @contextmanager
+    def _open_stream(self, call: Call[None], read_timeout: float) -> Iterator[httpx.Response]:
+        options = self.settings.request_options(call, stream_read_timeout=read_timeout)
+        try:
+            with self._http.stream(**options) as response:
+                if not 200 <= response.status_code < 300:
+                    response.read()
+                    raise self.settings.http_error(call, response)
+                yield response
+        except httpx.HTTPError as exc:
+            raise self.settings.transport_error(call, exc, streaming=True) from None
+
+    # -- discovery and workflows --------------------------------------------------------------------
+
+    def discovery_capabilities(self) -> Discovery:
+        """``GET /.well-known/openwop``: what the host supports (cached for :meth:`runs_fork` checks)."""
+        self._discovery = self._execute(ops.discovery_capabilities())
+        return self._discovery
+
+    def discovery_openapi(self) -> dict[str, Any]:
+        """``GET /v1/openapi.json``: the host's own OpenAPI document."""
+        return self._execute(ops.discovery_openapi())
+
+    def workflows_get(self, workflow_id: str) -> WorkflowDefinition:
+        """``GET /v1/workflows/{workflowId}``."""
+        return self._execute(ops.workflows_get(workflow_id))
+
+    # -- runs ---------------------------------------------------------------------------------------
+
+    def runs_create(
+        self,
+        workflow_id: str,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
+        dedup: bool = False,
+        tags: Sequence[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        configurable: Mapping[str, Any] | None = None,
+        scope_id: str | None = None,
+        tenant_id: str | None = None,
+        callback_url: str | None = None,
+    ) -> RunCreated:
+        """Start a run. Retries reuse one Idempotency-Key (``idempotency_key`` or a generated one), so a
+        retried create never starts two runs; ``.replayed`` tells when the host had seen the key."""
+        return self._execute(
+            ops.runs_create(
+                workflow_id,
+                inputs,
+                idempotency_key=idempotency_key,
+                dedup=dedup,
+                tags=tags,
+                metadata=metadata,
+                configurable=configurable,
+                scope_id=scope_id,
+                tenant_id=tenant_id,
+                callback_url=callback_url,
+            )
+        )
+
+    def runs_get(self, run_id: str) -> RunSnapshot:
+        """``GET /v1/runs/{runId}``: the run's current snapshot."""
+        return self._execute(ops.runs_get(run_id))
+
+    def runs_cancel(
+        self, run_id: str, *, reason: str | None = None, idempotency_key: str | None = None
+    ) -> CancelResult:
+        """Cancel a run (a finished run answers with its terminal status and ``already_terminal``)."""
+        return self._execute(ops.runs_cancel(run_id, reason=reason, idempotency_key=idempotency_key))
+
+    def runs_bulk_cancel(
+        self, run_ids: Sequence[str], *, reason: str | None = None, idempotency_key: str | None = None
+    ) -> BulkCancelResult:
+        """Cancel up to 100 runs in one request; per-run results in request order."""
+        return self._execute(ops.runs_bulk_cancel(run_ids, reason=reason, idempotency_key=idempotency_key))
+
+    def runs_pause(
+        self,
+        run_id: str,
+        *,
+        reason: str | None = None,
+        drain_policy: ops.DrainPolicy | None = None,
+        idempotency_key: str | None = None,
+    ) -> RunStateChange:
+        """Ask the host to pause a run (``run.paused`` confirms it)."""
+        return self._execute(
+            ops.runs_pause(run_id, reason=reason, drain_policy=drain_policy, idempotency_key=idempotency_key)
+        )
+
+    def runs_resume(
+        self, run_id: str, *, reason: str | None = None, idempotency_key: str | None = None
+    ) -> RunStateChange:
+        """Resume a paused run (``run.resumed`` confirms it)."""
+        return self._execute(ops.runs_resume(run_id, reason=reason, idempotency_key=idempotency_key))
+
+    def runs_fork(
+        self,
+        run_id: str,
+        *,
+        mode: ops.ForkMode,
+        from_seq: int | None = None,
+        configurable: Mapping[str, Any] | None = None,
+        tags: Sequence[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> ForkResult:
+        """Fork a run (``replay`` or ``branch`` from ``from_seq``) into a new run; raises
+        :class:`UnsupportedFeatureError` on hosts whose discovery says they cannot."""
+        call = ops.runs_fork(
+            run_id,
+            mode=mode,
+            from_seq=from_seq,
+            configurable=configurable,
+            tags=tags,
+            metadata=metadata,
+            idempotency_key=idempotency_key,
+        )
+        discovery = self._discovery or self.discovery_capabilities()
+        if not discovery.supports_fork(mode):
+            raise UnsupportedFeatureError(f"fork ({mode})", detail="its discovery document has no replay support")
+        return self._execute(call)
+
+    # -- events -------------------------------------------------------------------------------------
+
+    def runs_poll_events(
+        self, run_id: str, *, last_sequence: int | None = None, timeout_seconds: int | None = None
+    ) -> EventPage:
+        """One long-poll of the run's events after ``last_sequence`` (only newer events are returned,
+        whatever cursor name the host understands)."""
+        page = self._execute(ops.runs_poll_events(run_id, last_sequence=last_sequence, timeout_seconds=timeout_seconds))
+        if last_sequence is not None:
+            page.events = [e for e in page.events if e.sequence > last_sequence]
+        return page
+
+    def runs_events(
+        self,
+        run_id: str,
+        *,
+        last_event_id: str | int | None = None,
+        stream_mode: str | Sequence[str] | None = None,
+        buffer_ms: int | None = None,
+        reconnect: bool = True,
+        poll_fallback: bool = True,
+    ) -> Iterator[RunEvent]:
+        """Every event of the run after ``last_event_id``, exactly once and in order, until the terminal
+        event. Reconnects with ``Last-Event-ID`` after drops and silences, falls back to the poll
+        endpoint where the host has no SSE."""
+        state = EventStreamState(
+            run_id,
+            last_event_id=last_event_id,
+            stream_mode=stream_mode,
+            buffer_ms=buffer_ms,
+            policy=self.retry,
+            reconnect=reconnect,
+            poll_fallback=poll_fallback,
+        )
+        for item in self._follow(state, deadline=None):
+            if isinstance(item, RunEvent):
+                yield item
+
+    def _follow(self, state: EventStreamState, deadline: float | None) -> Iterator[RunEvent | Idle]:
+        """Drive ``state`` over the wire; yields events and an :data:`IDLE` marker after silences."""
+        while not state.done:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return
+            delay = 0.0
+            try:
+                if state.use_poll:
+                    wait = 30 if remaining is None else int(min(30, max(1, remaining)))
+                    page = self._execute(state.poll_call(wait), retries=False)
+                    yield from state.feed_page(page)
+                    delay = state.on_poll_page(page)
+                else:
+                    idle = self.settings.stream_idle_timeout
+                    read_timeout = idle if remaining is None else max(0.05, min(idle, remaining))
+                    with self._open_stream(state.sse_call(read_timeout), read_timeout) as response:
+                        try:
+                            for sse in EventSource(response).iter_sse():
+                                yield from state.feed(sse)
+                                if state.done:
+                                    return
+                        except (httpx.HTTPError, SSEError) as exc:
+                            raise self.settings.transport_error(
+                                state.sse_call(read_timeout), exc, streaming=True
+                            ) from None
+                    decision = state.on_stream_end()
+                    if decision is None:
+                        return
+                    delay = decision.delay
+            except OpenwopError as error:
+                reconnect = state.on_error(error)
+                if reconnect.idle:
+                    yield IDLE
+                delay = reconnect.delay
+            if delay > 0 and not state.done:
+                time.sleep(delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic())))
+
+    # -- waiting ------------------------------------------------------------------------------------
+
+    def wait_for_run(
+        self,
+        run_id: str,
+        *,
+        timeout: float | None = None,
+        stop_on_interrupt: bool = False,
+        last_sequence: int | None = None,
+        on_event: Callable[[RunEvent], None] | None = None,
+    ) -> WaitResult:
+        """Wait until the run is terminal (or, with ``stop_on_interrupt``, waits on someone). Follows SSE
+        from ``last_sequence``; ``on_event`` sees each new event. Raises :class:`WaitTimeoutError` after
+        ``timeout`` seconds; a failed run is a result, not an error (see ``WaitResult.raise_for_status``)."""
+        plan = WaitPlan(run_id, timeout, stop_on_interrupt, last_sequence, on_event)
+        snapshot = self.runs_get(run_id)
+        if plan.needs_history(snapshot):
+            for event in self.runs_poll_events(run_id, timeout_seconds=1).events:
+                if last_sequence is not None and event.sequence <= last_sequence:
+                    plan.observe(event, notify=False)
+        if not plan.on_snapshot(snapshot):
+            state = EventStreamState(run_id, last_event_id=last_sequence, policy=self.retry)
+            for item in self._follow(state, plan.deadline):
+                if isinstance(item, RunEvent):
+                    if plan.observe(item):
+                        break
+                else:
+                    snapshot = self.runs_get(run_id)
+                    if plan.on_snapshot(snapshot) or (stop_on_interrupt and snapshot.is_waiting):
+                        break
+            if not plan.finished and not state.done:
+                raise WaitTimeoutError(run_id, timeout or 0.0, snapshot.status, plan.tracker.last_sequence)
+            if plan.needs_catch_up:
+                cursor = plan.tracker.last_sequence
+                for event in self.runs_poll_events(run_id, last_sequence=cursor, timeout_seconds=1).events:
+                    plan.observe(event)
+            snapshot = self.runs_get(run_id)
+        return plan.result(snapshot)
+
+    # -- interrupts ---------------------------------------------------------------------------------
+
+    def interrupts_resolve_by_run(
+        self, run_id: str, node_id: str, resume_value: Any, *, idempotency_key: str | None = None
+    ) -> InterruptResolution:
+        """Answer the interrupt open on ``node_id`` (API key route)."""
+        return self._execute(
+            ops.interrupts_resolve_by_run(run_id, node_id, resume_value, idempotency_key=idempotency_key)
+        )
+
+    def interrupts_inspect_by_token(self, token: str) -> InterruptInfo:
+        """What a signed interrupt token asks (no API key is sent)."""
+        return self._execute(ops.interrupts_inspect_by_token(token))
+
+    def interrupts_resolve_by_token(
+        self, token: str, resume_value: Any, *, idempotency_key: str | None = None
+    ) -> InterruptResolution:
+        """Answer an interrupt with its signed token (no API key is sent)."""
+        return self._execute(ops.interrupts_resolve_by_token(token, resume_value, idempotency_key=idempotency_key))
+
+    # -- artifacts and webhooks ---------------------------------------------------------------------
+
+    def artifacts_get(self, run_id: str, artifact_id: str) -> Artifact:
+        """``GET /v1/runs/{runId}/artifacts/{artifactId}``."""
+        return self._execute(ops.artifacts_get(run_id, artifact_id))
+
+    def webhooks_register(
+        self,
+        url: str,
+        events: Sequence[str],
+        *,
+        tags: Sequence[str] | None = None,
+        tenant_id: str | None = None,
+        secret: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> WebhookRegistration:
+        """Subscribe ``url`` to run events; the returned secret signs deliveries (shown once)."""
+        return self._execute(
+            ops.webhooks_register(
+                url, events, tags=tags, tenant_id=tenant_id, secret=secret, idempotency_key=idempotency_key
+            )
+        )
+
+    def webhooks_unregister(self, webhook_id: str, *, tenant_id: str | None = None) -> None:
+        """Remove a webhook subscription."""
+        self._execute(ops.webhooks_unregister(webhook_id, tenant_id=tenant_id))
