@@ -268,10 +268,10 @@ def _check_api_key(api_key: Any) -> str | None:
     key = api_key.strip()
     if not key:
         raise ConfigurationError("api_key is empty; set the host's API key, or pass None for a host without auth.")
-    if any(c.isspace() or ord(c) < 32 for c in key):
-        raise ConfigurationError("api_key contains whitespace or control characters; paste the key alone.")
     if key.lower().startswith("bearer "):
         raise ConfigurationError("api_key starts with 'Bearer '; pass the key alone, the client adds the scheme.")
+    if any(c.isspace() or ord(c) < 32 for c in key):
+        raise ConfigurationError("api_key contains whitespace or control characters; paste the key alone.")
     return key
 
 

@@ -283,34 +283,36 @@ class RunSnapshot(OpenwopModel):
 
 class RunEvent(OpenwopModel):
     """One event of a run's log (SSE frame, poll item or webhook body), legacy fields normalised:
-    ``seq`` -> ``sequence``, ``data`` -> ``payload``, ``nodeId`` taken from the payload when absent."""
+    ``seq`` -> ``sequence``, ``data`` -> ``payload``, ``nodeId`` taken from the payload when absent.
+
+    The aliases are resolved by pydantic-core itself, so :meth:`from_json` validates a frame straight from
+    its JSON text (faster than ``json.loads`` alone); :meth:`from_wire` also drops ``null`` fields."""
 
     type: str
-    sequence: int
+    sequence: int = Field(validation_alias=AliasChoices("sequence", "seq"))
     run_id: str | None = None
     event_id: str | None = None
-    payload: Any = None
+    payload: Any = Field(default=None, validation_alias=AliasChoices("payload", "data"))
     timestamp: str | None = None
     node_id: str | None = None
     schema_version: int | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _normalise(cls, data: Any) -> Any:
-        data = _drop_nulls(data)
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
-        if "sequence" not in data and "seq" in data:
-            data["sequence"] = data.pop("seq")
-        if "payload" not in data and "data" in data:
-            data["payload"] = data.pop("data")
-        payload = data.get("payload")
-        if "nodeId" not in data and "node_id" not in data and isinstance(payload, dict):
-            node_id = payload.get("nodeId")
+    def model_post_init(self, context: Any, /) -> None:
+        """Node-scoped events name their node in the payload when the envelope does not."""
+        if self.node_id is None and isinstance(self.payload, dict):
+            node_id = self.payload.get("nodeId")
             if isinstance(node_id, str):
-                data["nodeId"] = node_id
-        return data
+                self.node_id = node_id
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> RunEvent:
+        """Validate one event straight from JSON text (the hot path of a stream)."""
+        return cls.model_validate_json(text)
+
+    @classmethod
+    def from_wire(cls, doc: dict[str, Any]) -> RunEvent:
+        """Validate one event from a parsed document, treating ``null`` fields as absent."""
+        return cls.model_validate(_drop_nulls(doc))
 
     @property
     def is_terminal(self) -> bool:
@@ -338,7 +340,10 @@ class EventPage(OpenwopModel):
     @model_validator(mode="before")
     @classmethod
     def _normalise(cls, data: Any) -> Any:
-        return _drop_nulls(data)
+        data = _drop_nulls(data)
+        if isinstance(data, dict) and isinstance(data.get("events"), list):
+            data = {**data, "events": [_drop_nulls(e) for e in data["events"]]}
+        return data
 
     @property
     def next_cursor(self) -> int | None:

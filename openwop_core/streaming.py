@@ -117,6 +117,15 @@ class EventStreamState:
             self.retry_ms = sse.retry
         if not sse.data:
             return []
+        if sse.data[0] == "{":
+            try:  # the hot path: a canonical single event, validated straight from its JSON text
+                event = RunEvent.from_json(sse.data)
+            except ValidationError:
+                pass  # legacy or partial shapes: the tolerant path below
+            else:
+                if sse.id:
+                    self.last_event_id = sse.id
+                return self._accept([event])
         try:
             document = json.loads(sse.data)
         except ValueError:
@@ -145,17 +154,17 @@ class EventStreamState:
         if not isinstance(item, dict):
             return None
         doc = dict(item)
-        if "type" not in doc and sse.event and sse.event not in ("message", "batch"):
-            doc["type"] = sse.event
-        if "type" not in doc and "status" in doc and ("runId" in doc or "run_id" in doc):
-            doc["type"] = "state.snapshot"  # values mode: the data is a RunSnapshot
+        if "type" not in doc and "status" in doc and "runId" in doc:
+            # values mode: the data is a RunSnapshot, wrapped so it flows like any event
             doc = {"type": "state.snapshot", "payload": item, "runId": item.get("runId")}
+        elif "type" not in doc and sse.event and sse.event not in ("message", "batch"):
+            doc["type"] = sse.event
         if "sequence" not in doc and "seq" not in doc and not batch:
             frame_seq = _as_int(sse.id)
             if frame_seq is not None:
                 doc["sequence"] = frame_seq
         try:
-            return RunEvent.model_validate(doc)
+            return RunEvent.from_wire(doc)
         except ValidationError:
             if doc.get("type") in TERMINAL_EVENT_TYPES:
                 self.done = True  # undecodable, but still the end of the run

@@ -1,0 +1,84 @@
+"""Client settings: bad values are refused with a sentence naming the value and the fix; the key never shows."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+
+from openwop_core import AsyncOpenwopClient, ConfigurationError, InsecureTransportWarning, OpenwopClient
+
+KEY = "sk-live-SETTINGS-SECRET-123"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "expected"),
+    [
+        ("localhost:3737", "has no scheme"),
+        ("ftp://host", "uses 'ftp'"),
+        ("", "must be the host's URL"),
+        (None, "must be the host's URL"),
+        ("http://", "no host name"),
+        ("http://host:notaport", "invalid port"),
+        ("https://host/?x=1", "query or fragment"),
+    ],
+)
+def test_bad_base_urls(base_url: object, expected: str) -> None:
+    with pytest.raises(ConfigurationError, match=expected):
+        OpenwopClient(base_url)  # type: ignore[arg-type]
+
+
+def test_trailing_v1_and_slashes_are_removed() -> None:
+    with OpenwopClient("http://127.0.0.1:1/v1/") as client:
+        assert client.base_url == "http://127.0.0.1:1"
+    with OpenwopClient("https://gw.example/openwop/") as client:
+        assert client.base_url == "https://gw.example/openwop"
+
+
+@pytest.mark.parametrize(
+    ("api_key", "expected"),
+    [("", "api_key is empty"), ("  ", "api_key is empty"), ("a b", "whitespace"), ("Bearer abc", "starts with 'Bearer '"), (3, "must be a string")],
+)
+def test_bad_api_keys(api_key: object, expected: str) -> None:
+    with pytest.raises(ConfigurationError, match=expected):
+        OpenwopClient("http://127.0.0.1:1", api_key=api_key)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "expected"),
+    [
+        ({"timeout": 0}, "timeout must be a positive number"),
+        ({"timeout": "10"}, "timeout must be a positive number"),
+        ({"verify": "/no/such/ca.pem"}, "no CA bundle at that path"),
+        ({"verify": 3}, "verify must be True, False"),
+        ({"retry": {"max_attempts": 0}}, "not a valid retry policy"),
+        ({"headers": {"Authorization": "Bearer x"}}, "api_key="),
+        ({"user_agent": "openwop-sdk/1.0"}, "must not impersonate"),
+    ],
+)
+def test_bad_options(kwargs: dict, expected: str) -> None:
+    with pytest.raises(ConfigurationError, match=expected):
+        OpenwopClient("http://127.0.0.1:1", **kwargs)
+
+
+def test_repr_and_settings_never_show_the_key() -> None:
+    with OpenwopClient("http://user:pw@127.0.0.1:1", api_key=KEY) as client:
+        for text in (repr(client), str(client), repr(client.settings), repr(client.settings.auth()), client.base_url):
+            assert KEY not in text and "pw" not in text
+        assert "api_key=set" in repr(client)
+
+
+async def test_async_repr_never_shows_the_key() -> None:
+    async with AsyncOpenwopClient("http://127.0.0.1:1", api_key=KEY) as client:
+        assert KEY not in repr(client)
+
+
+def test_warns_when_a_key_would_cross_the_network_in_clear() -> None:
+    with pytest.warns(InsecureTransportWarning, match="unencrypted"):
+        OpenwopClient("http://openwop.example.com", api_key=KEY).close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        OpenwopClient("http://127.0.0.1:3737", api_key=KEY).close()
+        OpenwopClient("http://localhost:3737", api_key=KEY).close()
+        OpenwopClient("https://openwop.example.com", api_key=KEY).close()
+        OpenwopClient("http://openwop.example.com").close()  # no key, nothing to leak
