@@ -122,6 +122,13 @@ def _created(document: Any, headers: Mapping[str, str]) -> RunCreated:
     return created
 
 
+def _forked(document: Any, headers: Mapping[str, str]) -> ForkResult:
+    forked = ForkResult.model_validate(document)
+    if headers.get(REPLAY_HEADER, "").lower() == "true":
+        forked.replayed = True
+    return forked
+
+
 def _raw(document: Any, headers: Mapping[str, str]) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise ValidationError.from_exception_data("JSON object", [])
@@ -141,7 +148,7 @@ RUN_CANCEL = Endpoint("runs_cancel", "POST", "/v1/runs/{run_id}/cancel", _model(
 RUN_BULK_CANCEL = Endpoint("runs_bulk_cancel", "POST", "/v1/runs:bulk-cancel", _model(BulkCancelResult), mutation=True)
 RUN_PAUSE = Endpoint("runs_pause", "POST", "/v1/runs/{run_id}:pause", _model(RunStateChange), mutation=True)
 RUN_RESUME = Endpoint("runs_resume", "POST", "/v1/runs/{run_id}:resume", _model(RunStateChange), mutation=True)
-RUN_FORK = Endpoint("runs_fork", "POST", "/v1/runs/{run_id}:fork", _model(ForkResult), mutation=True)
+RUN_FORK = Endpoint("runs_fork", "POST", "/v1/runs/{run_id}:fork", _forked, mutation=True)
 RUN_EVENTS = Endpoint("runs_events", "GET", "/v1/runs/{run_id}/events", _nothing)
 RUN_POLL = Endpoint("runs_poll_events", "GET", "/v1/runs/{run_id}/events/poll", _model(EventPage))
 INTERRUPT_RESOLVE = Endpoint(

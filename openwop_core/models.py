@@ -415,7 +415,8 @@ class RunStateChange(OpenwopModel):
 
 
 class ForkResult(OpenwopModel):
-    """Answer of ``POST /v1/runs/{runId}:fork``: a new run to follow like any other."""
+    """Answer of ``POST /v1/runs/{runId}:fork``: a new run to follow like any other; ``replayed`` is True
+    when the host served it from its idempotency cache (the fork of an earlier attempt)."""
 
     run_id: str
     source_run_id: str | None = None
@@ -423,6 +424,7 @@ class ForkResult(OpenwopModel):
     mode: str | None = None
     status: str = RunStatus.PENDING.value
     events_url: str | None = None
+    replayed: bool = False
 
     @model_validator(mode="before")
     @classmethod

@@ -206,8 +206,12 @@ class WaitPlan:
         return remaining is not None and remaining <= 0
 
     def on_snapshot(self, snapshot: RunSnapshot) -> bool:
-        """Check a snapshot (first, or after a silent stretch); True when the wait is already over."""
-        if snapshot.is_terminal or (self.stop_on_interrupt and snapshot.is_waiting and self._knows_interrupt()):
+        """Check a snapshot (first, or after a silent stretch); True when the wait is already over.
+        With an ``on_event`` callback a finished run's remaining events are still read, so the caller
+        sees them (the host replays the backlog and closes at once)."""
+        if snapshot.is_terminal and (self.on_event is None or self.tracker.terminal is not None):
+            self.finished = True
+        elif self.stop_on_interrupt and snapshot.is_waiting and self._knows_interrupt():
             self.finished = True
         return self.finished
 

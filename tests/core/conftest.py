@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from core_helpers import API_KEY
 
 from openwop_core import AsyncOpenwopClient, OpenwopClient
 from openwop_core.testing import DevHost
-
-API_KEY = "sk-test-CORE-Distinctive-Key-7f3a9"
 
 
 @pytest.fixture
@@ -31,15 +29,3 @@ async def client(request: pytest.FixtureRequest, host: DevHost) -> AsyncIterator
     else:
         async with AsyncOpenwopClient(host.base_url, **options) as async_client:
             yield async_client
-
-
-async def call(value: Any) -> Any:
-    """Await the async client's results; pass the sync client's through."""
-    return await value if inspect.isawaitable(value) else value
-
-
-async def collect(events: Any) -> list[Any]:
-    """Drain a sync or async event iterator into a list."""
-    if hasattr(events, "__aiter__"):
-        return [e async for e in events]
-    return list(events)

@@ -7,6 +7,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
+from core_helpers import API_KEY, call, collect
 
 from openwop_core import (
     AuthenticationError,
@@ -24,8 +25,6 @@ from openwop_core import (
     verify_webhook_signature,
 )
 from openwop_core.testing import DevHost, Faults
-
-from .conftest import API_KEY, call, collect
 
 
 def host_sequences(host: DevHost, run_id: str) -> list[int]:
@@ -98,7 +97,9 @@ async def test_no_sse_falls_back_to_polling(client: Any, host: DevHost) -> None:
     result = await call(client.wait_for_run(run.run_id, timeout=30))
     assert result.outcome == "completed"
     events = await collect(client.runs_events(run.run_id))
-    assert [e.sequence for e in events] == [s for s in host_sequences(host, run.run_id) if s in {e.sequence for e in events}]
+    assert [e.sequence for e in events] == [
+        s for s in host_sequences(host, run.run_id) if s in {e.sequence for e in events}
+    ]
     assert events[-1].type == "run.completed"
 
 
@@ -223,7 +224,9 @@ async def test_approval_accept_and_reject(client: Any) -> None:
     assert waiting.outcome == "interrupted" and waiting.interrupt is not None
     assert (waiting.interrupt.node_id, waiting.interrupt.kind) == ("gate", "approval")
     assert "accept" in waiting.interrupt.actions
-    resolved = await call(client.interrupts_resolve_by_run(run.run_id, "gate", resume.approval("accept", decided_by="t")))
+    resolved = await call(
+        client.interrupts_resolve_by_run(run.run_id, "gate", resume.approval("accept", decided_by="t"))
+    )
     assert resolved.run_id == run.run_id
     done = await call(client.wait_for_run(run.run_id, timeout=30, last_sequence=waiting.last_sequence))
     assert done.outcome == "completed"

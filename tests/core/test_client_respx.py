@@ -41,7 +41,9 @@ def test_http_date_retry_after_is_honoured(slept: list[float]) -> None:
 @respx.mock
 def test_html_502_from_a_proxy_is_retried_then_reported(slept: list[float]) -> None:
     html = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
-    respx.get(f"{BASE}/v1/runs/r1").mock(return_value=httpx.Response(502, content=html, headers={"content-type": "text/html"}))
+    respx.get(f"{BASE}/v1/runs/r1").mock(
+        return_value=httpx.Response(502, content=html, headers={"content-type": "text/html"})
+    )
     with OpenwopClient(BASE, api_key="k", retry={"max_attempts": 3, "initial_backoff": 0.01}) as client:
         with pytest.raises(ServerError) as info:
             client.runs_get("r1")

@@ -87,7 +87,9 @@ def test_html_502_from_a_proxy_is_a_server_error_without_envelope() -> None:
 
 
 def test_nested_error_object_and_top_level_extras_are_read() -> None:
-    error = _err(403, b'{"error":{"code":"insufficient_scope","message":"need runs:create"},"scopeRequired":"runs:create"}')
+    error = _err(
+        403, b'{"error":{"code":"insufficient_scope","message":"need runs:create"},"scopeRequired":"runs:create"}'
+    )
     assert isinstance(error, PermissionDeniedError)
     assert error.code == "insufficient_scope" and error.server_message == "need runs:create"
     assert error.details["scopeRequired"] == "runs:create"

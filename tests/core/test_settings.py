@@ -37,7 +37,13 @@ def test_trailing_v1_and_slashes_are_removed() -> None:
 
 @pytest.mark.parametrize(
     ("api_key", "expected"),
-    [("", "api_key is empty"), ("  ", "api_key is empty"), ("a b", "whitespace"), ("Bearer abc", "starts with 'Bearer '"), (3, "must be a string")],
+    [
+        ("", "api_key is empty"),
+        ("  ", "api_key is empty"),
+        ("a b", "whitespace"),
+        ("Bearer abc", "starts with 'Bearer '"),
+        (3, "must be a string"),
+    ],
 )
 def test_bad_api_keys(api_key: object, expected: str) -> None:
     with pytest.raises(ConfigurationError, match=expected):

@@ -12,7 +12,9 @@ from openwop_core.errors import ResponseFormatError, TransportError
 from openwop_core.streaming import EventStreamState, StreamIdleError
 
 
-def frame(seq: int | None, type_: str = "node.completed", *, legacy: bool = False, sse_id: str | None = None, **payload):
+def frame(
+    seq: int | None, type_: str = "node.completed", *, legacy: bool = False, sse_id: str | None = None, **payload
+):
     doc: dict = {"type": type_, "runId": "r"}
     if seq is not None:
         doc["seq" if legacy else "sequence"] = seq

@@ -80,7 +80,7 @@ def test_result_for_a_failed_run_raises_with_the_remote_error() -> None:
     assert result.outcome == "failed" and result.last_sequence == 2 and result.failed_node_id == "boom"
     try:
         result.raise_for_status()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         assert "conformance_test_failure" in str(exc) and "Intentional" in str(exc) and "boom" in str(exc)
     else:
         raise AssertionError("a failed run must raise")
