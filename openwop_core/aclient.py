@@ -343,10 +343,10 @@ class AsyncOpenwopClient:
         snapshot = await self.runs_get(run_id)
         if plan.needs_history(snapshot):
             for event in (await self.runs_poll_events(run_id, timeout_seconds=1)).events:
-                if last_sequence is not None and event.sequence <= last_sequence:
-                    plan.observe(event, notify=False)
+                # before the cursor: quietly; after it (the run moved on, e.g. asked again): as new events
+                plan.observe(event, notify=last_sequence is None or event.sequence > last_sequence)
         if not plan.on_snapshot(snapshot):
-            state = EventStreamState(run_id, last_event_id=last_sequence, policy=self.retry)
+            state = EventStreamState(run_id, last_event_id=plan.tracker.last_sequence, policy=self.retry)
             async with aclosing(self._follow(state, plan.deadline)) as items:
                 async for item in items:
                     if isinstance(item, RunEvent):

@@ -127,9 +127,7 @@ class Faults:
         if isinstance(self.drop_sse_probability, bool) or not isinstance(self.drop_sse_probability, (int, float)):
             raise FaultConfigError("drop_sse_probability must be a number between 0 and 1")
         if not 0.0 <= float(self.drop_sse_probability) <= 1.0:
-            raise FaultConfigError(
-                f"drop_sse_probability must be between 0 and 1, got {self.drop_sse_probability!r}"
-            )
+            raise FaultConfigError(f"drop_sse_probability must be between 0 and 1, got {self.drop_sse_probability!r}")
         _check_optional_int("seed", self.seed, minimum=None)
         _check_optional_int("latency_ms", self.latency_ms, minimum=0)
         for name in (
@@ -209,20 +207,20 @@ class FaultState:
         self.rng = random.Random(self.faults.seed)
 
     def set_run(self, run_id: str, overrides: dict[str, Any] | None) -> None:
-        """Set (or with ``None`` clear) per-run overrides; validated against the host faults."""
+        """Set (or with ``None`` clear) overrides for a run id or a workflow id (all its runs)."""
         if overrides is None:
             self.run_overrides.pop(run_id, None)
             return
         self.faults.overlay(overrides)  # validate now, fail early
         self.run_overrides[run_id] = dict(overrides)
 
-    def for_run(self, run_id: str | None) -> Faults:
-        """The effective faults for ``run_id``: host faults with that run's overrides applied."""
-        if run_id is not None:
-            overrides = self.run_overrides.get(run_id)
-            if overrides:
-                return self.faults.overlay(overrides)
-        return self.faults
+    def for_run(self, run_id: str | None, workflow_id: str | None = None) -> Faults:
+        """Effective faults of a run: host faults, then workflow-keyed, then run-keyed overrides."""
+        merged: dict[str, Any] = {}
+        for key in (workflow_id, run_id):
+            if key is not None and key in self.run_overrides:
+                merged.update(self.run_overrides[key])
+        return self.faults.overlay(merged) if merged else self.faults
 
     def take_failure(self, method: str, path: str) -> FailRule | None:
         """If a fail rule matches this request and has budget left, consume one and return it."""

@@ -1,0 +1,33 @@
+"""Fixtures for the devhost tests: one shared host for read-mostly tests, fresh hosts for faults."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from openwop_core.testing import DevHost
+
+API_KEY = "devhost-test-key-Q9v2"
+READ_ONLY_KEY = "devhost-readonly-key-77"
+
+
+@pytest.fixture(scope="session")
+def shared_host() -> Iterator[DevHost]:
+    """One host for tests that only create their own runs (no host-wide fault changes)."""
+    with DevHost(api_key=API_KEY, keepalive_interval=0.3, api_keys={READ_ONLY_KEY: ["runs:read"]}) as host:
+        yield host
+
+
+@pytest.fixture
+def host(shared_host: DevHost) -> DevHost:
+    """The shared host."""
+    return shared_host
+
+
+@pytest.fixture
+def client(host: DevHost) -> Iterator[httpx.Client]:
+    """An authenticated httpx client for ``host``."""
+    with httpx.Client(base_url=host.base_url, headers={"Authorization": f"Bearer {host.api_key}"}, timeout=15) as c:
+        yield c
