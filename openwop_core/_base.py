@@ -11,7 +11,7 @@ import secrets
 import ssl
 import warnings
 from collections.abc import Generator, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -19,7 +19,14 @@ from httpx_sse import SSEError
 
 from ._version import __version__
 from .endpoints import Call
-from .errors import ConfigurationError, ResponseFormatError, TransportError, error_from_response
+from .errors import (
+    ConfigurationError,
+    ResponseFormatError,
+    TransportError,
+    UnsupportedFeatureError,
+    error_from_response,
+)
+from .models import Discovery
 from .retry import RetryPolicy
 from .streaming import StreamIdleError
 
@@ -98,7 +105,7 @@ class ClientSettings:
                 f"The API key will be sent unencrypted to {self.display_url} (plain http to a host that is not "
                 "loopback); use https:// for anything but a local test host."
             )
-            warnings.warn(message, InsecureTransportWarning, stacklevel=4)
+            warnings.warn(message, InsecureTransportWarning, stacklevel=5)
             log.warning(message)
 
     @property
@@ -313,3 +320,44 @@ def trace_id_of(response: httpx.Response) -> str | None:
         if len(parts) >= 3 and len(parts[1]) == 32:
             return parts[1]
     return None
+
+
+class ClientOptions(TypedDict, total=False):
+    """The keyword options both clients take (see :class:`ClientSettings`)."""
+
+    api_key: str | None
+    timeout: float
+    connect_timeout: float
+    stream_idle_timeout: float
+    verify: bool | str | ssl.SSLContext
+    retry: RetryPolicy | Mapping[str, Any] | None
+    headers: Mapping[str, str] | None
+    user_agent: str | None
+    traceparent: str | None
+
+
+class ClientBase:
+    """What the sync and async clients share apart from transport: settings, reprs, capability checks."""
+
+    def __init__(self, base_url: str, options: ClientOptions) -> None:
+        self.settings = ClientSettings(base_url, **options)
+        self._discovery: Discovery | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The host's base URL (without credentials)."""
+        return self.settings.display_url
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The retry policy in force."""
+        return self.settings.retry
+
+    def __repr__(self) -> str:
+        key = "set" if self.settings.has_api_key else "none"
+        return f"{type(self).__name__}(base_url={self.base_url!r}, api_key={key})"
+
+    @staticmethod
+    def _require_fork(discovery: Discovery, mode: str) -> None:
+        if not discovery.supports_fork(mode):
+            raise UnsupportedFeatureError(f"fork ({mode})", detail="its discovery document has no replay support")

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import asyncio
-import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping, Sequence
 from contextlib import aclosing, asynccontextmanager
@@ -13,11 +12,12 @@ from typing import Any, TypeVar
 
 import httpx
 from httpx_sse import EventSource, SSEError
+from typing_extensions import Unpack
 
 from . import operations as ops
-from ._base import ClientSettings
+from ._base import ClientBase, ClientOptions
 from .endpoints import Call
-from .errors import OpenwopError, UnsupportedFeatureError, WaitTimeoutError
+from .errors import OpenwopError, WaitTimeoutError
 from .models import (
     Artifact,
     BulkCancelResult,
@@ -34,7 +34,6 @@ from .models import (
     WebhookRegistration,
     WorkflowDefinition,
 )
-from .retry import RetryPolicy
 from .streaming import IDLE, EventStreamState, Idle
 from .waiting import WaitPlan, WaitResult
 
@@ -43,7 +42,7 @@ T = TypeVar("T")
 __all__ = ["AsyncOpenwopClient"]
 
 
-class AsyncOpenwopClient:
+class AsyncOpenwopClient(ClientBase):
     """Asyncio client for one OpenWOP v1 host: one connection pool, retries, resumable streams.
 
     Use it as an async context manager (or call :meth:`aclose`)::
@@ -51,49 +50,17 @@ class AsyncOpenwopClient:
         async with AsyncOpenwopClient("https://host", api_key=key) as client:
             run = await client.runs_create("conformance-noop")
             result = await client.wait_for_run(run.run_id, timeout=600)
+
+    Options (keywords): as :class:`OpenwopClient`.
     """
 
     def __init__(
-        self,
-        base_url: str,
-        *,
-        api_key: str | None = None,
-        timeout: float = 30.0,
-        connect_timeout: float = 10.0,
-        stream_idle_timeout: float = 90.0,
-        verify: bool | str | ssl.SSLContext = True,
-        retry: RetryPolicy | Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        user_agent: str | None = None,
-        traceparent: str | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        self, base_url: str, *, transport: httpx.AsyncBaseTransport | None = None, **options: Unpack[ClientOptions]
     ) -> None:
-        self.settings = ClientSettings(
-            base_url,
-            api_key=api_key,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            stream_idle_timeout=stream_idle_timeout,
-            verify=verify,
-            retry=retry,
-            headers=headers,
-            user_agent=user_agent,
-            traceparent=traceparent,
-        )
+        super().__init__(base_url, options)
         self._http = httpx.AsyncClient(transport=transport, **self.settings.httpx_options())
-        self._discovery: Discovery | None = None
 
     # -- plumbing -----------------------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        """The host's base URL (without credentials)."""
-        return self.settings.display_url
-
-    @property
-    def retry(self) -> RetryPolicy:
-        """The retry policy in force."""
-        return self.settings.retry
 
     async def __aenter__(self) -> AsyncOpenwopClient:
         return self
@@ -241,8 +208,7 @@ class AsyncOpenwopClient:
             idempotency_key=idempotency_key,
         )
         discovery = self._discovery or await self.discovery_capabilities()
-        if not discovery.supports_fork(mode):
-            raise UnsupportedFeatureError(f"fork ({mode})", detail="its discovery document has no replay support")
+        self._require_fork(discovery, mode)
         return await self._execute(call)
 
     # -- events -------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import ssl
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -11,11 +10,12 @@ from typing import Any, TypeVar
 
 import httpx
 from httpx_sse import EventSource, SSEError
+from typing_extensions import Unpack
 
 from . import operations as ops
-from ._base import ClientSettings
+from ._base import ClientBase, ClientOptions
 from .endpoints import Call
-from .errors import OpenwopError, UnsupportedFeatureError, WaitTimeoutError
+from .errors import OpenwopError, WaitTimeoutError
 from .models import (
     Artifact,
     BulkCancelResult,
@@ -32,7 +32,6 @@ from .models import (
     WebhookRegistration,
     WorkflowDefinition,
 )
-from .retry import RetryPolicy
 from .streaming import IDLE, EventStreamState, Idle
 from .waiting import WaitPlan, WaitResult
 
@@ -41,7 +40,7 @@ T = TypeVar("T")
 __all__ = ["OpenwopClient"]
 
 
-class OpenwopClient:
+class OpenwopClient(ClientBase):
     """Synchronous client for one OpenWOP v1 host: one connection pool, retries, resumable streams.
 
     Use it as a context manager (or call :meth:`close`)::
@@ -49,49 +48,19 @@ class OpenwopClient:
         with OpenwopClient("https://host", api_key=key) as client:
             run = client.runs_create("conformance-noop")
             result = client.wait_for_run(run.run_id, timeout=600)
+
+    Options (keywords): ``api_key``, ``timeout`` (30 s), ``connect_timeout`` (10 s), ``stream_idle_timeout``
+    (90 s), ``verify`` (True, False, a CA bundle path or an SSLContext), ``retry`` (a :class:`RetryPolicy`
+    or a dict of its fields), ``headers``, ``user_agent``, ``traceparent``; ``transport`` for tests.
     """
 
     def __init__(
-        self,
-        base_url: str,
-        *,
-        api_key: str | None = None,
-        timeout: float = 30.0,
-        connect_timeout: float = 10.0,
-        stream_idle_timeout: float = 90.0,
-        verify: bool | str | ssl.SSLContext = True,
-        retry: RetryPolicy | Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        user_agent: str | None = None,
-        traceparent: str | None = None,
-        transport: httpx.BaseTransport | None = None,
+        self, base_url: str, *, transport: httpx.BaseTransport | None = None, **options: Unpack[ClientOptions]
     ) -> None:
-        self.settings = ClientSettings(
-            base_url,
-            api_key=api_key,
-            timeout=timeout,
-            connect_timeout=connect_timeout,
-            stream_idle_timeout=stream_idle_timeout,
-            verify=verify,
-            retry=retry,
-            headers=headers,
-            user_agent=user_agent,
-            traceparent=traceparent,
-        )
+        super().__init__(base_url, options)
         self._http = httpx.Client(transport=transport, **self.settings.httpx_options())
-        self._discovery: Discovery | None = None
 
     # -- plumbing -----------------------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        """The host's base URL (without credentials)."""
-        return self.settings.display_url
-
-    @property
-    def retry(self) -> RetryPolicy:
-        """The retry policy in force."""
-        return self.settings.retry
 
     def __enter__(self) -> OpenwopClient:
         return self
@@ -102,9 +71,6 @@ class OpenwopClient:
     def close(self) -> None:
         """Close the connection pool."""
         self._http.close()
-
-    def __repr__(self) -> str:
-        return f"OpenwopClient(base_url={self.base_url!r}, api_key={'set' if self.settings.has_api_key else 'none'})"
 
     def _send_once(self, call: Call[T]) -> T:
         try:
@@ -237,8 +203,7 @@ class OpenwopClient:
             idempotency_key=idempotency_key,
         )
         discovery = self._discovery or self.discovery_capabilities()
-        if not discovery.supports_fork(mode):
-            raise UnsupportedFeatureError(f"fork ({mode})", detail="its discovery document has no replay support")
+        self._require_fork(discovery, mode)
         return self._execute(call)
 
     # -- events -------------------------------------------------------------------------------------
