@@ -31,14 +31,16 @@ def _step(title: str) -> None:
     print(f"\n==> {title}", flush=True)
 
 
-def _run(cmd: list[str], env: dict[str, str], *, label: str, timeout: float = 600) -> float:
-    """Run one command, stream its last lines on failure, return its wall time."""
+def _run(cmd: list[str], env: dict[str, str], *, label: str, timeout: float = 600, echo: bool = False) -> float:
+    """Run one command, show its last lines on failure (its indented lines with ``echo``), return its wall time."""
     started = time.monotonic()
     proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
     took = time.monotonic() - started
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
         raise SystemExit(f"demo: {label} failed (exit {proc.returncode}) after {took:.0f}s:\n{tail}")
+    if echo:
+        print("\n".join(line for line in proc.stdout.splitlines() if line.startswith("    ")), flush=True)
     print(f"    {label}: ok in {took:.1f}s", flush=True)
     return took
 
@@ -54,9 +56,7 @@ def airflow_env(base_url: str, home: Path) -> dict[str, str]:
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
-            "AIRFLOW_CONN_OPENWOP_DEFAULT": json.dumps(
-                {"conn_type": "openwop", "host": base_url, "password": API_KEY}
-            ),
+            "AIRFLOW_CONN_OPENWOP_DEFAULT": json.dumps({"conn_type": "openwop", "host": base_url, "password": API_KEY}),
         }
     )
     return env
@@ -90,7 +90,7 @@ def run_airflow(base_url: str) -> None:
 
 
 def run_prefect(base_url: str) -> None:
-    """Every example flow in one ephemeral Prefect process (``example_dags/prefect/run_all.py``)."""
+    """Every example flow in one ephemeral Prefect process (``scripts/demo_prefect.py``)."""
     home = Path(tempfile.mkdtemp(prefix="openwop-demo-prefect-"))
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
@@ -103,7 +103,7 @@ def run_prefect(base_url: str) -> None:
                 "OPENWOP_API_KEY": API_KEY,
             }
         )
-        _run([str(PREFECT_PY), str(ROOT / "example_dags" / "prefect" / "run_all.py")], env, label="prefect flows")
+        _run([str(PREFECT_PY), str(ROOT / "scripts" / "demo_prefect.py")], env, label="prefect flows", echo=True)
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
@@ -153,7 +153,9 @@ def main(parts: tuple[str, ...] = ("airflow", "prefect")) -> list[dict[str, obje
     for row in rows:
         outputs = json.dumps(row["outputs"], default=str)
         outputs = outputs if len(outputs) <= 60 else outputs[:57] + "..."
-        print(f"    {row['workflow']!s:34} {row['run_id']!s:38} {row['status']!s:10} {row['duration_ms']!s:>6}  {outputs}")
+        print(
+            f"    {row['workflow']!s:34} {row['run_id']!s:38} {row['status']!s:10} {row['duration_ms']!s:>6}  {outputs}"
+        )
     bad = [r for r in rows if r["status"] not in ("completed", "cancelled", "failed")]
     if not rows or bad:
         raise SystemExit(f"demo: {len(bad)} runs did not finish: {bad}")

@@ -1,0 +1,138 @@
+"""Progress of a run for people: one log line per meaningful event as it arrives, and a Prefect markdown
+artifact summarising the run (status, duration, node timeline, link) when the flow is done with it.
+
+:class:`RunProgress` is the ``on_event`` callback every wait in this package uses, so logs and the
+artifact are built from the same events.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefect.artifacts import create_markdown_artifact
+
+from openwop_core import RunEvent, describe_event
+
+from .runs import OpenwopRunResult
+
+__all__ = ["NodeTiming", "RunProgress", "artifact_key", "publish_run_artifact", "render_run_markdown"]
+
+_NODE_STATES = {
+    "node.started": "running",
+    "node.completed": "completed",
+    "node.failed": "failed",
+    "node.skipped": "skipped",
+    "node.cancelled": "cancelled",
+    "node.suspended": "waiting",
+    "interrupt.requested": "waiting",
+    "approval.requested": "waiting",
+    "clarification.requested": "waiting",
+    "node.resumed": "running",
+    "interrupt.resolved": "running",
+    "approval.received": "running",
+    "clarification.resolved": "running",
+}
+
+
+@dataclass
+class NodeTiming:
+    """What the events said about one node: its latest state and when it started and ended."""
+
+    node_id: str
+    state: str = "pending"
+    started: str | None = None
+    ended: str | None = None
+    duration_ms: Any = None
+
+
+@dataclass
+class RunProgress:
+    """Logs each event worth a line (``describe_event``) and keeps the node timeline for the artifact."""
+
+    logger: logging.Logger | logging.LoggerAdapter[Any]
+    run_id: str = ""
+    nodes: dict[str, NodeTiming] = field(default_factory=dict)
+    events_seen: int = 0
+
+    def __call__(self, event: RunEvent) -> None:
+        """The ``on_event`` callback: log, then record."""
+        self.events_seen += 1
+        line = describe_event(event)
+        if line:
+            self.logger.info("OpenWOP run %s: %s", self.run_id or event.run_id, line)
+        node_id = event.node_id
+        state = _NODE_STATES.get(event.type)
+        if not node_id or state is None:
+            return
+        timing = self.nodes.setdefault(node_id, NodeTiming(node_id))
+        timing.state = state
+        if event.type == "node.started" and timing.started is None:
+            timing.started = event.timestamp
+        if state in ("completed", "failed", "skipped", "cancelled"):
+            timing.ended = event.timestamp
+            timing.duration_ms = event.payload_dict.get("durationMs", timing.duration_ms)
+
+
+def artifact_key(workflow_id: str) -> str:
+    """A valid Prefect artifact key (lowercase letters, digits, dashes) derived from the workflow id."""
+    slug = re.sub(r"[^a-z0-9]+", "-", workflow_id.lower()).strip("-")
+    return f"openwop-{slug}"[:100].rstrip("-") if slug else "openwop-run"
+
+
+def _duration(result: OpenwopRunResult) -> str:
+    seconds = result.duration_seconds
+    return "unknown" if seconds is None else f"{seconds:.1f} s"
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_run_markdown(result: OpenwopRunResult, progress: RunProgress, *, base_url: str) -> str:
+    """The artifact's markdown: a status table, the error or pending interrupt, and the node timeline."""
+    link = f"{base_url.rstrip('/')}/v1/runs/{result.run_id}"
+    lines = [
+        f"# OpenWOP run `{result.run_id}`",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| Workflow | `{_cell(result.workflow_id)}` |",
+        f"| Status | **{_cell(result.status)}** |",
+        f"| Duration | {_duration(result)} |",
+        f"| Events seen | {progress.events_seen} |",
+        f"| Run | [{_cell(link)}]({link}) |",
+    ]
+    if result.error is not None:
+        lines.append(f"| Error | `{_cell(result.error.code)}`: {_cell(result.error.message)} |")
+    if result.interrupt is not None:
+        pending = result.interrupt
+        lines.append(
+            f"| Waiting on | {_cell(pending.kind)} at node `{_cell(pending.node_id)}`: {_cell(pending.title)} |"
+        )
+    if progress.nodes:
+        lines += ["", "## Nodes", "", "| Node | State | Started | Ended | Duration (ms) |", "|---|---|---|---|---|"]
+        for timing in progress.nodes.values():
+            lines.append(
+                f"| `{_cell(timing.node_id)}` | {_cell(timing.state)} | {_cell(timing.started)} | "
+                f"{_cell(timing.ended)} | {_cell(timing.duration_ms)} |"
+            )
+    if result.outcome == "completed" and result.outputs:
+        lines += ["", f"Outputs: {', '.join(f'`{_cell(k)}`' for k in sorted(result.outputs))}"]
+    return "\n".join(lines) + "\n"
+
+
+def publish_run_artifact(result: OpenwopRunResult, progress: RunProgress, *, base_url: str) -> None:
+    """Create the markdown artifact (keyed by workflow); best effort: a failure is logged, not raised."""
+    markdown = render_run_markdown(result, progress, base_url=base_url)
+    try:
+        create_markdown_artifact(
+            markdown=markdown,
+            key=artifact_key(result.workflow_id or "run"),
+            description=f"OpenWOP run {result.run_id} ({result.status})",
+        )
+    except Exception as exc:
+        progress.logger.warning("Could not publish the OpenWOP run artifact: %s", exc)

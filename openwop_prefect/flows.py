@@ -1,0 +1,486 @@
+"""``run_openwop_workflow``: run an OpenWOP workflow as one Prefect flow (usually a subflow of yours).
+
+It starts the run with an idempotency key derived from the Prefect run (a retry reattaches instead of
+duplicating), follows the run's event stream in-process (node progress goes to the flow run's logs),
+hands interrupts to a person in the Prefect UI (``pause_flow_run(wait_for_input=...)``) or to your
+code, returns the outputs, and publishes a markdown artifact summarising the run.
+
+Ownership rule for the remote run: when the flow *gives up* on it (the Prefect flow run is cancelled,
+the timeout passes, nobody answers an interrupt in time, ``on_interrupt="fail"``, the process is told
+to stop), it cancels the remote run, best effort and logged. When the flow fails because the host could
+not be reached (after the client's retries), it leaves the run alone so a Prefect retry reattaches.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar, cast
+from uuid import UUID
+
+from prefect import flow, get_client, get_run_logger
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.objects import FlowRun, State
+from prefect.context import FlowRunContext
+from prefect.exceptions import FlowPauseTimeout
+from prefect.flow_runs import pause_flow_run
+from prefect.flows import Flow
+from prefect.input.actions import filter_flow_run_input
+from prefect.input.run_input import keyset_from_base_key
+from prefect.logging.loggers import flow_run_logger
+from prefect.states import Cancelled
+
+from openwop_core import (
+    ConflictError,
+    GoneError,
+    InvalidArgumentError,
+    InvalidRequestError,
+    NotFoundError,
+    OpenwopClient,
+    OpenwopError,
+    PendingInterrupt,
+    WaitTimeoutError,
+)
+
+from .artifacts import RunProgress, publish_run_artifact
+from .credentials import OpenwopCredentials
+from .exceptions import OpenwopInterruptRequired, OpenwopInterruptTimeout, OpenwopWaitTimeout
+from .interrupts import describe_interrupt, input_model_for, pause_key_for, responder_of, resume_value_for
+from .runs import OpenwopRunResult, RunRequest, create_or_reattach, derive_idempotency_key
+
+__all__ = ["InterruptHandler", "run_openwop_workflow"]
+
+T = TypeVar("T")
+Logger = Any  # a logging.Logger or Prefect's run-logger adapter
+InterruptHandler = Literal["pause", "fail", "return"] | Callable[[PendingInterrupt], Any]
+
+#: How often a re-asked interrupt may be asked again after the host rejected the answer.
+MAX_ASK_ATTEMPTS = 3
+
+# Remote runs being followed, by Prefect flow run id, for the on_cancellation hook.
+_active: dict[UUID, tuple[OpenwopCredentials, str]] = {}
+_active_lock = threading.Lock()
+
+
+def _cancel_remote(credentials: OpenwopCredentials, run_id: str, reason: str, logger: Logger) -> bool:
+    """Cancel the remote run, best effort: a failure is logged, never raised. True if the host agreed."""
+    try:
+        with credentials.get_client() as client:
+            result = client.runs_cancel(run_id, reason=reason)
+    except Exception as exc:
+        logger.error("Could not cancel OpenWOP run %s (%s): %s", run_id, reason, exc)
+        return False
+    if result.already_terminal:
+        logger.info("OpenWOP run %s had already ended (%s); nothing to cancel", run_id, result.status)
+    else:
+        logger.warning("Cancelled OpenWOP run %s (%s); it is %s", run_id, reason, result.status)
+    with _active_lock:
+        for flow_run_id, (_, active_run) in list(_active.items()):
+            if active_run == run_id:
+                del _active[flow_run_id]
+    return True
+
+
+def _cancel_on_flow_cancellation(flow: Flow[Any, Any], flow_run: FlowRun, state: State[Any]) -> None:
+    """``on_cancellation`` hook: cancel the remote run this flow run was following (best effort)."""
+    with _active_lock:
+        entry = _active.get(flow_run.id)
+    if entry is not None:
+        credentials, run_id = entry
+        _cancel_remote(
+            credentials, run_id, f"Prefect flow run {flow_run.name} was cancelled", flow_run_logger(flow_run, flow)
+        )
+
+
+class CancellationWatcher:
+    """Polls Prefect, in a background thread, for cancellation of this flow run or any flow run above it,
+    and calls ``on_cancel`` once when it sees one.
+
+    Runs started by a worker are stopped with a signal (the ``on_cancellation`` hook and the ``finally``
+    cover those); a flow run called in-process is only marked cancelled on the server, which this sees.
+    """
+
+    def __init__(self, flow_run_id: UUID, interval: float, on_cancel: Callable[[], object], logger: Logger) -> None:
+        self.flow_run_id = flow_run_id
+        self.interval = interval
+        self.on_cancel = on_cancel
+        self.logger = logger
+        self.fired = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> CancellationWatcher:
+        context = contextvars.copy_context()  # the Prefect settings (API URL) live in context variables
+        self._thread = threading.Thread(
+            target=context.run, args=(self._watch,), name=f"openwop-cancel-watch-{self.flow_run_id}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _lineage(self, client: Any) -> list[UUID]:
+        ids = [self.flow_run_id]
+        flow_run = client.read_flow_run(self.flow_run_id)
+        while flow_run.parent_task_run_id is not None and len(ids) < 20:
+            parent_task_run = client.read_task_run(flow_run.parent_task_run_id)
+            if parent_task_run.flow_run_id is None or parent_task_run.flow_run_id in ids:
+                break
+            ids.append(parent_task_run.flow_run_id)
+            flow_run = client.read_flow_run(parent_task_run.flow_run_id)
+        return ids
+
+    def _watch(self) -> None:
+        ids: list[UUID] | None = None
+        with get_client(sync_client=True) as client:
+            while not self._stop.wait(self.interval):
+                try:
+                    ids = ids or self._lineage(client)
+                    runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
+                except Exception as exc:  # Prefect API hiccup: keep watching
+                    self.logger.debug("Could not read the flow run's state: %s", exc)
+                    continue
+                if any(r.state is not None and (r.state.is_cancelling() or r.state.is_cancelled()) for r in runs):
+                    self.fired.set()
+                    self.on_cancel()
+                    return
+
+
+def _run_unless(fired: threading.Event, fn: Callable[[], T], poll: float) -> tuple[bool, T | None]:
+    """Run ``fn`` in a helper thread (same context); return ``(True, result)`` when it finishes, or
+    ``(False, None)`` as soon as ``fired`` is set (the thread is abandoned: ``pause_flow_run`` cannot be
+    interrupted, and a cancelled flow must not sit out the pause's timeout)."""
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            outcome["value"] = fn()
+        except BaseException as exc:
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(target,), name="openwop-pause", daemon=True).start()
+    while not done.wait(poll):
+        if fired.is_set():
+            return False, None
+    if "error" in outcome:
+        raise outcome["error"]
+    return True, cast(T, outcome.get("value"))
+
+
+def _responder(pause_key: str, flow_run_id: UUID) -> str | None:
+    """Who answered, where Prefect records it: the input's sender (a flow run or, on some servers, a user)."""
+    try:
+        response_key = keyset_from_base_key(f"paused-{pause_key}")["response"]
+        found = cast(list[Any], filter_flow_run_input(key_prefix=response_key, limit=1, flow_run_id=flow_run_id))
+    except Exception:
+        return None
+    return found[0].sender if found and found[0].sender else None
+
+
+class _Follower:
+    """Follows one run to its end: waits, answers interrupts as ``on_interrupt`` says, and keeps going."""
+
+    def __init__(
+        self,
+        client: OpenwopClient,
+        run_id: str,
+        workflow_id: str,
+        *,
+        on_interrupt: InterruptHandler,
+        timeout: float | None,
+        interrupt_timeout: float,
+        check_interval: float,
+        progress: RunProgress,
+        watcher: CancellationWatcher,
+        flow_run_id: UUID,
+        logger: Logger,
+    ) -> None:
+        self.client = client
+        self.run_id = run_id
+        self.workflow_id = workflow_id
+        self.on_interrupt = on_interrupt
+        self.timeout = timeout
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.interrupt_timeout = interrupt_timeout
+        self.check_interval = check_interval
+        self.progress = progress
+        self.watcher = watcher
+        self.flow_run_id = flow_run_id
+        self.logger = logger
+        self.last_sequence: int | None = None
+        self.answered: set[str] = set()
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (None: no timeout)."""
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def follow(self) -> OpenwopRunResult:
+        """Wait until the run ends, the watcher fires, or (``on_interrupt="return"``) it waits on someone."""
+        stale = 0
+        while True:
+            remaining = self.remaining()
+            if remaining is not None and remaining <= 0:
+                raise OpenwopWaitTimeout(self.run_id, self.timeout or 0.0, None, self.last_sequence)
+            try:
+                waited = self.client.wait_for_run(
+                    self.run_id,
+                    timeout=remaining,
+                    stop_on_interrupt=True,
+                    last_sequence=self.last_sequence,
+                    on_event=self.progress,
+                )
+            except WaitTimeoutError as exc:
+                raise OpenwopWaitTimeout(self.run_id, self.timeout or 0.0, exc.last_status, exc.last_sequence) from None
+            if self.last_sequence is None and waited.events_seen == 0 and waited.snapshot.is_terminal:
+                self.catch_up()  # it ended before we looked: log (and time) what happened
+            self.last_sequence = waited.last_sequence
+            result = OpenwopRunResult.from_wait(waited, self.workflow_id)
+            interrupt = result.interrupt
+            if interrupt is None or self.watcher.fired.is_set() or self.on_interrupt == "return":
+                return result
+            identity = pause_key_for(interrupt)
+            if identity in self.answered:  # the host has not applied our answer yet: look again shortly
+                stale += 1
+                time.sleep(min(5.0, 0.25 * stale))
+                continue
+            stale = 0
+            self.logger.info(
+                "OpenWOP run %s waits for %s on node %s: %s",
+                self.run_id,
+                interrupt.kind,
+                interrupt.node_id,
+                interrupt.title,
+            )
+            if self.on_interrupt == "fail":
+                raise OpenwopInterruptRequired(interrupt, cancelled=True)
+            if self.answer(interrupt):
+                self.answered.add(identity)
+            if self.watcher.fired.is_set():
+                continue  # the remote run is being cancelled; the next wait sees it end
+
+    def catch_up(self) -> None:
+        """Feed the run's event log to the progress reporter once (best effort)."""
+        try:
+            page = self.client.runs_poll_events(self.run_id, timeout_seconds=1)
+        except OpenwopError as exc:
+            self.logger.debug("Could not read OpenWOP run %s's events: %s", self.run_id, exc)
+            return
+        for event in page.events:
+            self.progress(event)
+
+    def answer(self, interrupt: PendingInterrupt) -> bool:
+        """Get an answer (your callable, else a person through a Prefect pause) and send it to the host.
+        True when the host took it; False when someone else had already answered."""
+        note = ""
+        for attempt in range(MAX_ASK_ATTEMPTS):
+            value = self.on_interrupt(interrupt) if callable(self.on_interrupt) else None
+            source = "on_interrupt callable"
+            if value is None:
+                value, source = self.ask_in_prefect(interrupt, attempt, note)
+                if value is None:
+                    return False  # cancelled while paused
+            try:
+                self.client.interrupts_resolve_by_run(self.run_id, interrupt.node_id, value)
+            except (NotFoundError, ConflictError, GoneError) as exc:
+                self.logger.warning(
+                    "OpenWOP run %s's %s on node %s was no longer open (answered elsewhere or expired): %s",
+                    self.run_id,
+                    interrupt.kind,
+                    interrupt.node_id,
+                    exc.server_message or exc,
+                )
+                return False
+            except InvalidRequestError as exc:
+                if callable(self.on_interrupt) and source == "on_interrupt callable":
+                    raise
+                note = f"The host rejected the previous answer: {exc.server_message or exc}"
+                self.logger.warning("%s; asking again", note)
+                continue
+            self.logger.info(
+                "Answered OpenWOP run %s's %s on node %s (%s)", self.run_id, interrupt.kind, interrupt.node_id, source
+            )
+            return True
+        raise InvalidArgumentError(
+            f"The host rejected {MAX_ASK_ATTEMPTS} answers to OpenWOP run {self.run_id}'s {interrupt.kind} on node "
+            f"{interrupt.node_id!r}. {note}"
+        )
+
+    def ask_in_prefect(self, interrupt: PendingInterrupt, attempt: int, note: str) -> tuple[Any, str]:
+        """Pause the flow run with a form built from the interrupt; the answer as a resume value."""
+        model = input_model_for(interrupt)
+        if note:
+            model._description = f"{describe_interrupt(interrupt)}\n\n**{note}**"
+        key = pause_key_for(interrupt, attempt)
+        remaining = self.remaining()
+        timeout = self.interrupt_timeout if remaining is None else min(self.interrupt_timeout, max(1.0, remaining))
+        self.logger.info(
+            "Pausing until someone answers in the Prefect UI (Resume on this flow run), for up to %.0fs", timeout
+        )
+
+        def pause() -> Any:
+            return pause_flow_run(
+                wait_for_input=model,
+                timeout=math.ceil(timeout),
+                poll_interval=max(1, math.ceil(self.check_interval)),
+                key=key,
+            )
+
+        try:
+            finished, answer = _run_unless(self.watcher.fired, pause, poll=0.2)
+        except FlowPauseTimeout:
+            raise OpenwopInterruptTimeout(interrupt, timeout) from None
+        if not finished or answer is None:
+            return None, "cancelled"
+        decided_by = responder_of(answer) or _responder(key, self.flow_run_id) or "prefect-ui"
+        return resume_value_for(answer, decided_by=decided_by), f"answered in Prefect by {decided_by}"
+
+
+def _publish_final(client: OpenwopClient, run_id: str, workflow_id: str, progress: RunProgress, logger: Logger) -> None:
+    """The artifact for a run the flow gave up on, from the run's snapshot after the cancel (best effort)."""
+    try:
+        snapshot = client.runs_get(run_id)
+    except OpenwopError as exc:
+        logger.debug("Could not read OpenWOP run %s for its artifact: %s", run_id, exc)
+        return
+    publish_run_artifact(OpenwopRunResult.from_snapshot(snapshot, workflow_id), progress, base_url=client.base_url)
+
+
+def _gives_up(error: BaseException) -> bool:
+    """Exits after which the flow no longer follows the run, so the run should not go on alone."""
+    if isinstance(error, (TimeoutError, OpenwopInterruptRequired)):
+        return True  # includes WaitTimeoutError, OpenwopInterruptTimeout and Prefect's flow timeouts
+    return not isinstance(error, Exception)  # a termination signal (Prefect cancellation), Ctrl-C, exit
+
+
+def _check_on_interrupt(on_interrupt: Any) -> InterruptHandler:
+    if callable(on_interrupt) or on_interrupt in ("pause", "fail", "return"):
+        return cast(InterruptHandler, on_interrupt)
+    raise InvalidArgumentError(
+        "on_interrupt must be 'pause', 'fail', 'return' or a callable taking the PendingInterrupt, "
+        f"got {on_interrupt!r}."
+    )
+
+
+@flow(
+    name="run-openwop-workflow",
+    description="Run an OpenWOP workflow and return its outputs; interrupts are answered in the Prefect UI.",
+    on_cancellation=[_cancel_on_flow_cancellation],
+)
+def run_openwop_workflow(
+    credentials: OpenwopCredentials,
+    workflow_id: str,
+    inputs: dict[str, Any] | None = None,
+    *,
+    timeout: float | None = None,
+    on_interrupt: InterruptHandler = "pause",
+    interrupt_timeout: float = 3600,
+    tags: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    configurable: dict[str, Any] | None = None,
+    scope_id: str | None = None,
+    idempotency_key: str | None = None,
+    check_interval: float = 5.0,
+    publish_artifact: bool = True,
+) -> dict[str, Any] | OpenwopRunResult:
+    """Run ``workflow_id`` with ``inputs`` on the host in ``credentials`` and return the run's outputs.
+
+    Args:
+        credentials: The host (an ``OpenwopCredentials`` block).
+        workflow_id: The workflow to run.
+        inputs: The run's inputs (a JSON object).
+        timeout: Longest wall time, in seconds, to wait for the run (None: as long as it takes). When it
+            passes, the remote run is cancelled and ``OpenwopWaitTimeout`` is raised.
+        on_interrupt: What to do when the run waits on someone: ``"pause"`` (ask in the Prefect UI, then
+            resume the run with the answer), ``"fail"`` (cancel the run, raise ``OpenwopInterruptRequired``),
+            ``"return"`` (return an ``OpenwopRunResult`` with ``.interrupt`` set; the run keeps waiting), or
+            a callable ``(PendingInterrupt) -> resume value`` (``None`` falls back to asking in the UI).
+        interrupt_timeout: Longest time, in seconds, one Prefect pause waits for an answer.
+        tags, metadata, configurable, scope_id: Passed to the host with the run.
+        idempotency_key: Overrides the key derived from the Prefect run (same key, same run).
+        check_interval: Seconds between checks of the Prefect flow run (resumed? cancelled?).
+        publish_artifact: Publish a markdown artifact summarising the run.
+
+    Returns:
+        The run's outputs (a dict), or with ``on_interrupt="return"`` an ``OpenwopRunResult``.
+
+    Raises:
+        OpenwopRunFailed: the run ended failed or cancelled (with the host's error code and message).
+    """
+    handler = _check_on_interrupt(on_interrupt)
+    request = RunRequest.build(
+        workflow_id, inputs, tags=tags, metadata=metadata, configurable=configurable, scope_id=scope_id
+    )
+    logger = get_run_logger()
+    flow_run_context = FlowRunContext.get()
+    assert flow_run_context is not None
+    assert flow_run_context.flow_run is not None
+    flow_run_id = flow_run_context.flow_run.id
+    key = derive_idempotency_key(request, idempotency_key)
+    with credentials.get_client() as client:
+        started = create_or_reattach(client, request, key)
+        run_id = started.run_id
+        started.log(logger, workflow_id, client.base_url)
+        with _active_lock:
+            _active[flow_run_id] = (credentials, run_id)
+
+        progress = RunProgress(logger, run_id)
+
+        def cancel_for_prefect() -> None:
+            _cancel_remote(credentials, run_id, "the Prefect flow run was cancelled", logger)
+
+        with CancellationWatcher(flow_run_id, check_interval, cancel_for_prefect, logger) as watcher:
+            follower = _Follower(
+                client,
+                run_id,
+                workflow_id,
+                on_interrupt=handler,
+                timeout=timeout,
+                interrupt_timeout=interrupt_timeout,
+                check_interval=check_interval,
+                progress=progress,
+                watcher=watcher,
+                flow_run_id=flow_run_id,
+                logger=logger,
+            )
+            exit_error: BaseException | None = None
+            try:
+                result = follower.follow()
+            except BaseException as exc:
+                exit_error = exc
+                raise
+            finally:
+                if exit_error is not None and _gives_up(exit_error) and not watcher.fired.is_set():
+                    _cancel_remote(
+                        credentials, run_id, f"the Prefect flow gave up: {type(exit_error).__name__}", logger
+                    )
+                    if publish_artifact:
+                        _publish_final(client, run_id, workflow_id, progress, logger)
+                elif exit_error is not None:
+                    logger.warning(
+                        "Stopped following OpenWOP run %s (%s); it was left running so a retry of this flow run "
+                        "reattaches to it",
+                        run_id,
+                        exit_error,
+                    )
+                with _active_lock:
+                    _active.pop(flow_run_id, None)
+        if publish_artifact:
+            publish_run_artifact(result, progress, base_url=client.base_url)
+    if watcher.fired.is_set():
+        cancelled: Any = Cancelled(message=f"Prefect flow run cancelled; OpenWOP run {run_id} was cancelled")
+        return cast(dict[str, Any], cancelled)  # a returned State becomes the flow run's final state
+    if handler == "return":
+        return result.raise_for_status()
+    logger.info("OpenWOP run %s ended %s", run_id, result.status)
+    result.raise_for_status()
+    return result.outputs

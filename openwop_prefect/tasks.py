@@ -1,0 +1,326 @@
+"""Prefect tasks for single OpenWOP operations, each with an ``a``-prefixed async twin.
+
+``create_openwop_run`` / ``acreate_openwop_run`` and so on are both real Prefect tasks (``.submit()``,
+``.map()`` and ``.with_options()`` work on either): use the plain name in sync flows and the ``a`` name
+in async flows. Their bodies are one client call each; the protocol logic lives in ``openwop_core``.
+
+Safe retries: every task retries only transient failures (connection errors, 429, 5xx, after the
+client's own retries), never a 4xx or a failed run; creating a run sends an idempotency key derived
+from the task run, so a retried create reattaches instead of starting a second run. Status reads are
+never cached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import State, TaskRun
+from prefect.tasks import Task
+
+from openwop_core import CancelResult, InterruptResolution, RunSnapshot
+from openwop_core.retry import is_retryable_error
+
+from .artifacts import RunProgress
+from .credentials import OpenwopCredentials
+from .runs import OpenwopRunResult, RunRequest, acreate_or_reattach, create_or_reattach
+from .runs import derive_idempotency_key as _derive_key
+
+__all__ = [
+    "acancel_openwop_run",
+    "acreate_openwop_run",
+    "afork_openwop_run",
+    "aget_openwop_run",
+    "aresolve_openwop_interrupt",
+    "await_for_openwop_run",
+    "cancel_openwop_run",
+    "create_openwop_run",
+    "fork_openwop_run",
+    "get_openwop_run",
+    "resolve_openwop_interrupt",
+    "retry_if_transient",
+    "wait_for_openwop_run",
+]
+
+
+def retry_if_transient(task: Task[Any, Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """``retry_condition_fn``: retry a task only when it failed on a transient error (host down, 5xx)."""
+    error = state.data
+    return isinstance(error, BaseException) and is_retryable_error(error)
+
+
+_OPTIONS: dict[str, Any] = {
+    "cache_policy": NO_CACHE,
+    "retries": 2,
+    "retry_delay_seconds": [10, 30],
+    "retry_condition_fn": retry_if_transient,
+}
+
+
+# -- create -----------------------------------------------------------------------------------------
+
+
+@task(name="create-openwop-run", description="Start an OpenWOP workflow run; returns the run id.", **_OPTIONS)
+def create_openwop_run(
+    credentials: OpenwopCredentials,
+    workflow_id: str,
+    inputs: Mapping[str, Any] | None = None,
+    *,
+    idempotency_key: str | None = None,
+    tags: Sequence[str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    configurable: Mapping[str, Any] | None = None,
+    scope_id: str | None = None,
+) -> str:
+    """Start a run of ``workflow_id`` with ``inputs`` and return its run id (without waiting).
+
+    The idempotency key defaults to one derived from this task run, so a retry returns the run the first
+    attempt started (unless that run already failed; then a fresh run is started).
+    """
+    request = RunRequest.build(
+        workflow_id, inputs, tags=tags, metadata=metadata, configurable=configurable, scope_id=scope_id
+    )
+    with credentials.get_client() as client:
+        started = create_or_reattach(client, request, _derive_key(request, idempotency_key))
+        started.log(get_run_logger(), workflow_id, client.base_url)
+    return started.run_id
+
+
+@task(name="create-openwop-run", description="Start an OpenWOP workflow run; returns the run id.", **_OPTIONS)
+async def acreate_openwop_run(
+    credentials: OpenwopCredentials,
+    workflow_id: str,
+    inputs: Mapping[str, Any] | None = None,
+    *,
+    idempotency_key: str | None = None,
+    tags: Sequence[str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    configurable: Mapping[str, Any] | None = None,
+    scope_id: str | None = None,
+) -> str:
+    """Async twin of :func:`create_openwop_run`."""
+    request = RunRequest.build(
+        workflow_id, inputs, tags=tags, metadata=metadata, configurable=configurable, scope_id=scope_id
+    )
+    async with credentials.get_async_client() as client:
+        started = await acreate_or_reattach(client, request, _derive_key(request, idempotency_key))
+        started.log(get_run_logger(), workflow_id, client.base_url)
+    return started.run_id
+
+
+# -- read -------------------------------------------------------------------------------------------
+
+
+@task(name="get-openwop-run", description="Read an OpenWOP run's current snapshot (never cached).", **_OPTIONS)
+def get_openwop_run(credentials: OpenwopCredentials, run_id: str) -> RunSnapshot:
+    """The run's current snapshot: status, outputs (``.outputs``), error, current node."""
+    with credentials.get_client() as client:
+        return client.runs_get(run_id)
+
+
+@task(name="get-openwop-run", description="Read an OpenWOP run's current snapshot (never cached).", **_OPTIONS)
+async def aget_openwop_run(credentials: OpenwopCredentials, run_id: str) -> RunSnapshot:
+    """Async twin of :func:`get_openwop_run`."""
+    async with credentials.get_async_client() as client:
+        return await client.runs_get(run_id)
+
+
+# -- wait -------------------------------------------------------------------------------------------
+
+
+def _finish_wait(result: OpenwopRunResult, raise_on_failure: bool) -> OpenwopRunResult:
+    logger = get_run_logger()
+    if result.interrupt is not None:
+        logger.info(
+            "OpenWOP run %s waits for %s on node %s", result.run_id, result.interrupt.kind, result.interrupt.node_id
+        )
+    else:
+        logger.info("OpenWOP run %s ended %s", result.run_id, result.status)
+    return result.raise_for_status() if raise_on_failure else result
+
+
+@task(
+    name="wait-for-openwop-run",
+    description="Follow an OpenWOP run's events until it ends (or waits on someone).",
+    **_OPTIONS,
+)
+def wait_for_openwop_run(
+    credentials: OpenwopCredentials,
+    run_id: str,
+    *,
+    timeout: float | None = None,
+    stop_on_interrupt: bool = False,
+    last_sequence: int | None = None,
+    raise_on_failure: bool = True,
+) -> OpenwopRunResult:
+    """Wait for the run in ONE task run, following its event stream (no task run per poll).
+
+    Logs node progress as it arrives. ``timeout`` is elapsed wall time in seconds (None: no limit;
+    raises ``WaitTimeoutError``). With ``stop_on_interrupt`` the wait also ends when the run waits on
+    someone (see ``result.interrupt``). A failed or cancelled run raises :class:`OpenwopRunFailed`
+    unless ``raise_on_failure=False``. Transient errors are retried inside the wait.
+    """
+    progress = RunProgress(get_run_logger(), run_id)
+    with credentials.get_client() as client:
+        waited = client.wait_for_run(
+            run_id, timeout=timeout, stop_on_interrupt=stop_on_interrupt, last_sequence=last_sequence, on_event=progress
+        )
+    return _finish_wait(OpenwopRunResult.from_wait(waited), raise_on_failure)
+
+
+@task(
+    name="wait-for-openwop-run",
+    description="Follow an OpenWOP run's events until it ends (or waits on someone).",
+    **_OPTIONS,
+)
+async def await_for_openwop_run(
+    credentials: OpenwopCredentials,
+    run_id: str,
+    *,
+    timeout: float | None = None,
+    stop_on_interrupt: bool = False,
+    last_sequence: int | None = None,
+    raise_on_failure: bool = True,
+) -> OpenwopRunResult:
+    """Async twin of :func:`wait_for_openwop_run`."""
+    progress = RunProgress(get_run_logger(), run_id)
+    async with credentials.get_async_client() as client:
+        waited = await client.wait_for_run(
+            run_id, timeout=timeout, stop_on_interrupt=stop_on_interrupt, last_sequence=last_sequence, on_event=progress
+        )
+    return _finish_wait(OpenwopRunResult.from_wait(waited), raise_on_failure)
+
+
+# -- cancel -----------------------------------------------------------------------------------------
+
+
+@task(name="cancel-openwop-run", description="Cancel an OpenWOP run.", **_OPTIONS)
+def cancel_openwop_run(credentials: OpenwopCredentials, run_id: str, reason: str | None = None) -> CancelResult:
+    """Cancel the run; a run that already ended answers with its terminal status (``already_terminal``)."""
+    with credentials.get_client() as client:
+        result = client.runs_cancel(run_id, reason=reason)
+    get_run_logger().info("Cancel of OpenWOP run %s: %s", run_id, result.status)
+    return result
+
+
+@task(name="cancel-openwop-run", description="Cancel an OpenWOP run.", **_OPTIONS)
+async def acancel_openwop_run(credentials: OpenwopCredentials, run_id: str, reason: str | None = None) -> CancelResult:
+    """Async twin of :func:`cancel_openwop_run`."""
+    async with credentials.get_async_client() as client:
+        result = await client.runs_cancel(run_id, reason=reason)
+    get_run_logger().info("Cancel of OpenWOP run %s: %s", run_id, result.status)
+    return result
+
+
+# -- interrupts -------------------------------------------------------------------------------------
+
+
+@task(name="resolve-openwop-interrupt", description="Answer an OpenWOP run's open interrupt.", **_OPTIONS)
+def resolve_openwop_interrupt(
+    credentials: OpenwopCredentials,
+    run_id: str,
+    node_id: str,
+    resume_value: Any,
+    *,
+    idempotency_key: str | None = None,
+) -> InterruptResolution:
+    """Answer the interrupt open on ``node_id`` (build values with ``openwop_core.resume.approval(...)``,
+    ``.clarification({...})``); then wait again with ``wait_for_openwop_run``."""
+    with credentials.get_client() as client:
+        resolution = client.interrupts_resolve_by_run(
+            run_id, node_id, resume_value, idempotency_key=_resolve_key(run_id, node_id, resume_value, idempotency_key)
+        )
+    get_run_logger().info("Answered OpenWOP run %s's interrupt on node %s", run_id, node_id)
+    return resolution
+
+
+@task(name="resolve-openwop-interrupt", description="Answer an OpenWOP run's open interrupt.", **_OPTIONS)
+async def aresolve_openwop_interrupt(
+    credentials: OpenwopCredentials,
+    run_id: str,
+    node_id: str,
+    resume_value: Any,
+    *,
+    idempotency_key: str | None = None,
+) -> InterruptResolution:
+    """Async twin of :func:`resolve_openwop_interrupt`."""
+    async with credentials.get_async_client() as client:
+        resolution = await client.interrupts_resolve_by_run(
+            run_id, node_id, resume_value, idempotency_key=_resolve_key(run_id, node_id, resume_value, idempotency_key)
+        )
+    get_run_logger().info("Answered OpenWOP run %s's interrupt on node %s", run_id, node_id)
+    return resolution
+
+
+def _resolve_key(run_id: str, node_id: str, resume_value: Any, explicit: str | None) -> str | None:
+    """A resolve key derived from the task run, so a retried answer replays instead of conflicting."""
+    return _derive_key({"resolve": run_id, "node": node_id, "value": resume_value}, explicit)
+
+
+# -- fork -------------------------------------------------------------------------------------------
+
+
+@task(name="fork-openwop-run", description="Fork an OpenWOP run into a new run; returns its id.", **_OPTIONS)
+def fork_openwop_run(
+    credentials: OpenwopCredentials,
+    run_id: str,
+    *,
+    mode: Literal["replay", "branch"] = "replay",
+    from_seq: int | None = None,
+    configurable: Mapping[str, Any] | None = None,
+    tags: Sequence[str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    idempotency_key: str | None = None,
+) -> str:
+    """Fork ``run_id`` (``replay``, or ``branch`` from event ``from_seq``) and return the new run's id.
+
+    Raises ``UnsupportedFeatureError`` on hosts whose discovery document offers no fork.
+    """
+    with credentials.get_client() as client:
+        fork = client.runs_fork(
+            run_id,
+            mode=mode,
+            from_seq=from_seq,
+            configurable=configurable,
+            tags=tags,
+            metadata=metadata,
+            idempotency_key=idempotency_key
+            or _fork_key(run_id, mode, from_seq, configurable=configurable, tags=tags, metadata=metadata),
+        )
+    get_run_logger().info("Forked OpenWOP run %s into %s (%s)", run_id, fork.run_id, mode)
+    return fork.run_id
+
+
+@task(name="fork-openwop-run", description="Fork an OpenWOP run into a new run; returns its id.", **_OPTIONS)
+async def afork_openwop_run(
+    credentials: OpenwopCredentials,
+    run_id: str,
+    *,
+    mode: Literal["replay", "branch"] = "replay",
+    from_seq: int | None = None,
+    configurable: Mapping[str, Any] | None = None,
+    tags: Sequence[str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    idempotency_key: str | None = None,
+) -> str:
+    """Async twin of :func:`fork_openwop_run`."""
+    async with credentials.get_async_client() as client:
+        fork = await client.runs_fork(
+            run_id,
+            mode=mode,
+            from_seq=from_seq,
+            configurable=configurable,
+            tags=tags,
+            metadata=metadata,
+            idempotency_key=idempotency_key
+            or _fork_key(run_id, mode, from_seq, configurable=configurable, tags=tags, metadata=metadata),
+        )
+    get_run_logger().info("Forked OpenWOP run %s into %s (%s)", run_id, fork.run_id, mode)
+    return fork.run_id
+
+
+def _fork_key(run_id: str, mode: str, from_seq: int | None, **options: Any) -> str | None:
+    """A fork key derived from the task run, so a retried fork returns the first fork."""
+    return _derive_key({"fork": run_id, "mode": mode, "fromSeq": from_seq, **options})

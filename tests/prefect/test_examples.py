@@ -1,0 +1,78 @@
+"""Every example under ``example_dags/prefect`` runs against the local host (through its ``main``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from prefect.settings import PREFECT_API_URL
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags" / "prefect"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(f"prefect_example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_example_is_covered_here():
+    assert sorted(p.stem for p in EXAMPLES.glob("*.py")) == ["approval_in_ui", "fork_run", "run_and_wait"]
+
+
+def test_run_and_wait(credentials, host):
+    assert _load("run_and_wait").main(credentials) == {"payload": {"report": "nightly", "rows": 42}}
+
+
+def test_approval_in_ui(credentials, host, responder):
+    person = responder([{"action": "accept", "answered_by": "release-manager"}])
+
+    decision = _load("approval_in_ui").main(credentials)
+
+    person.join()
+    assert decision["action"] == "accept"
+    assert decision["decidedBy"] == "release-manager"
+
+
+def test_fork_run(credentials, host):
+    result = _load("fork_run").main(credentials)
+
+    assert result["same_outputs"] is True
+    assert host.runs_created() == 2
+
+
+def test_examples_read_credentials_from_the_environment(monkeypatch, host):
+    module = _load("run_and_wait")
+    monkeypatch.setenv("OPENWOP_BASE_URL", host.base_url)
+    monkeypatch.setenv("OPENWOP_API_KEY", host.api_key)
+    monkeypatch.delenv("OPENWOP_BLOCK", raising=False)
+    assert module.credentials_from_env().base_url == host.base_url
+    module.credentials_from_env().save("example-host", overwrite=True)
+    monkeypatch.setenv("OPENWOP_BLOCK", "example-host")
+    assert module.credentials_from_env().api_key.get_secret_value() == host.api_key
+
+
+def test_an_example_runs_as_a_script(host):
+    env = {
+        **os.environ,
+        "PREFECT_API_URL": PREFECT_API_URL.value(),
+        "OPENWOP_BASE_URL": host.base_url,
+        "OPENWOP_API_KEY": host.api_key,
+    }
+    env.pop("OPENWOP_BLOCK", None)
+    completed = subprocess.run(
+        [sys.executable, str(EXAMPLES / "run_and_wait.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert "{'payload': {'report': 'nightly', 'rows': 42}}" in completed.stdout
+    assert host.runs_created("conformance-identity") == 1

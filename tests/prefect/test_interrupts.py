@@ -1,0 +1,154 @@
+"""Interrupts: a person answers in the Prefect UI (driven here through Prefect's resume API, exactly what
+the Resume dialog calls), or the flow fails, returns the interrupt, or asks a callable."""
+
+from __future__ import annotations
+
+import pytest
+from prefect import get_client
+from prefect.client.schemas.objects import StateType
+from prefect.states import Cancelling
+from prefect_support import active_flow_run_ids, flow_run_logs, flow_runs_in_state, in_thread, wait_until
+
+from openwop_core import resume
+from openwop_prefect import (
+    OpenwopInterruptRequired,
+    OpenwopInterruptTimeout,
+    OpenwopRunFailed,
+    OpenwopRunResult,
+    run_openwop_workflow,
+)
+
+
+def _events(host, run_id, event_type):
+    return [e for e in host.events(run_id) if e["type"] == event_type]
+
+
+def test_approval_answered_in_prefect_resumes_the_run(credentials, host, responder):
+    person = responder([{"action": "accept", "feedback": "ship it", "answered_by": "ada"}])
+
+    state = run_openwop_workflow(credentials, "conformance-approval", check_interval=1, return_state=True)
+
+    person.join()
+    assert state.is_completed(), state.message
+    [run_id] = host.run_ids()
+    [received] = _events(host, run_id, "approval.received")
+    assert received["payload"]["action"] == "accept"
+    assert received["payload"]["decidedBy"] == "ada"
+    assert received["payload"]["feedback"] == "ship it"
+    assert state.result()["approval"]["action"] == "accept"
+    logs = "\n".join(flow_run_logs(state.state_details.flow_run_id))
+    assert "waits for approval on node gate: Conformance approval" in logs
+    assert "Answered OpenWOP run" in logs
+
+
+def test_approval_rejected_in_prefect_fails_with_the_hosts_reason(credentials, host, responder):
+    responder([{"action": "reject"}])
+
+    with pytest.raises(OpenwopRunFailed) as caught:
+        run_openwop_workflow(credentials, "conformance-approval", check_interval=1)
+
+    assert caught.value.error_code == "approval_rejected"
+    assert "rejected" in str(caught.value)
+    [run_id] = host.run_ids()
+    [received] = _events(host, run_id, "approval.received")
+    assert received["payload"]["decidedBy"] == "prefect-ui"  # nobody named: the channel is recorded
+
+
+def test_clarification_questions_become_form_fields(credentials, host, responder):
+    person = responder([{"q1": "blue"}])
+
+    outputs = run_openwop_workflow(credentials, "conformance-clarification", check_interval=1)
+
+    person.join()
+    assert outputs["answers"] == {"q1": "blue"}
+
+
+def test_a_run_that_asks_twice_is_asked_twice(credentials, host, responder):
+    # reject loops back to the gate, which asks again: two pauses, two answers
+    person = responder([{"action": "reject", "feedback": "revise"}, {"action": "accept"}])
+
+    state = run_openwop_workflow(
+        credentials, "conformance-approval-reject-loopback", check_interval=1, return_state=True
+    )
+
+    person.join()
+    assert state.is_completed(), state.message
+    assert len({key for _, key in person.answered}) == 2
+    [run_id] = host.run_ids()
+    assert [e["payload"]["action"] for e in _events(host, run_id, "approval.received")] == ["reject", "accept"]
+
+
+def test_on_interrupt_fail_raises_describing_the_interrupt_and_cancels_the_run(credentials, host):
+    with pytest.raises(OpenwopInterruptRequired) as caught:
+        run_openwop_workflow(credentials, "conformance-approval", on_interrupt="fail", check_interval=1)
+
+    message = str(caught.value)
+    assert "waits for approval on node 'gate'" in message
+    assert "Conformance approval" in message
+    [run_id] = host.run_ids()
+    assert host.wait_for_status(run_id, timeout=10)["status"] == "cancelled"
+
+
+def test_on_interrupt_return_hands_back_the_pending_interrupt(credentials, host):
+    result = run_openwop_workflow(credentials, "conformance-approval", on_interrupt="return", check_interval=1)
+
+    assert isinstance(result, OpenwopRunResult)
+    assert result.is_interrupted
+    assert result.interrupt.kind == "approval"
+    assert result.interrupt.node_id == "gate"
+    assert result.interrupt.actions == ["accept", "reject"]
+    assert host.get_run(result.run_id)["status"] == "waiting-approval"  # left waiting for the caller
+
+
+def test_on_interrupt_callable_answers_without_pausing(credentials, host):
+    seen = []
+
+    def approve(interrupt):
+        seen.append(interrupt)
+        return resume.approval("accept", decided_by="policy-bot")
+
+    outputs = run_openwop_workflow(credentials, "conformance-approval", on_interrupt=approve, check_interval=1)
+
+    assert outputs["approval"]["action"] == "accept"
+    assert [i.node_id for i in seen] == ["gate"]
+    [received] = _events(host, host.run_ids()[0], "approval.received")
+    assert received["payload"]["decidedBy"] == "policy-bot"
+
+
+def test_callable_returning_none_falls_back_to_asking_in_prefect(credentials, host, responder):
+    person = responder([{"q1": "green"}])
+
+    outputs = run_openwop_workflow(
+        credentials, "conformance-clarification", on_interrupt=lambda interrupt: None, check_interval=1
+    )
+
+    person.join()
+    assert outputs["answers"] == {"q1": "green"}
+
+
+def test_cancelling_a_paused_flow_run_cancels_the_remote_run_promptly(credentials, host):
+    before = active_flow_run_ids()
+    thread, box = in_thread(
+        lambda: run_openwop_workflow(credentials, "conformance-approval", check_interval=0.5, return_state=True)
+    )
+    [paused] = wait_until(
+        lambda: [r for r in flow_runs_in_state(StateType.PAUSED) if r.id not in before], what="the paused flow run"
+    )
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(paused.id, Cancelling(), force=True)
+
+    thread.join(30)  # well under the one-hour pause timeout
+    assert not thread.is_alive()
+    assert box["result"].is_cancelled()
+    [run_id] = host.run_ids()
+    assert host.wait_for_status(run_id, timeout=10)["status"] == "cancelled"
+
+
+def test_nobody_answering_in_time_fails_the_flow_and_cancels_the_run(credentials, host):
+    with pytest.raises(OpenwopInterruptTimeout) as caught:
+        run_openwop_workflow(credentials, "conformance-approval", interrupt_timeout=2, check_interval=1)
+
+    assert "Nobody answered OpenWOP run" in str(caught.value)
+    assert "approval on node 'gate' within 2s" in str(caught.value)
+    [run_id] = host.run_ids()
+    assert host.wait_for_status(run_id, timeout=10)["status"] == "cancelled"
