@@ -28,7 +28,8 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "example_dags" / "prefect"
 def load(name: str) -> ModuleType:
     """Import one example module by file name."""
     spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
-    assert spec and spec.loader
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"demo: cannot import {name}.py from {EXAMPLES}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -50,7 +51,7 @@ def approve_paused_runs(stop: threading.Event) -> None:
                     continue
                 try:
                     resume_flow_run(run.id, run_input={"action": "accept", "answered_by": "demo-reviewer"})
-                except Exception:  # noqa: BLE001 - the pause's form may not be stored yet; try again
+                except Exception:  # noqa: S112 - the pause's form may not be stored yet; try again
                     continue
                 answered.add(key)
                 print(f"    reviewer approved the pause of flow run {run.id}", flush=True)
