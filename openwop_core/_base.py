@@ -7,6 +7,7 @@ import ipaddress
 import logging
 import os
 import platform
+import re
 import secrets
 import ssl
 import warnings
@@ -18,7 +19,7 @@ import httpx
 from httpx_sse import SSEError
 
 from ._version import __version__
-from .endpoints import Call
+from .endpoints import REDACTED, Call
 from .errors import (
     ConfigurationError,
     ResponseFormatError,
@@ -39,6 +40,25 @@ DEFAULT_CONNECT_TIMEOUT = 10.0
 #: Real hosts send no keepalives; a read silent this long means "reconnect", never "failed".
 DEFAULT_STREAM_IDLE_TIMEOUT = 90.0
 USER_AGENT = f"openwop-integrations/{__version__} httpx/{httpx.__version__} python/{platform.python_version()}"
+
+
+class _RedactTokenPaths(logging.Filter):
+    """httpx logs every request's URL at INFO ("HTTP Request: POST https://host/v1/interrupts/<token>"), and a
+    signed interrupt token is a credential carried in the path: this filter redacts it from those records."""
+
+    _pattern = re.compile(r"(/v1/interrupts/)[^/?#\s\"]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any("/v1/interrupts/" in str(arg) for arg in record.args):
+            record.args = tuple(
+                self._pattern.sub(r"\1" + REDACTED, str(arg)) if "/v1/interrupts/" in str(arg) else arg
+                for arg in record.args
+            )
+        return True
+
+
+if not any(isinstance(f, _RedactTokenPaths) for f in logging.getLogger("httpx").filters):
+    logging.getLogger("httpx").addFilter(_RedactTokenPaths())
 
 
 class InsecureTransportWarning(UserWarning):
@@ -127,7 +147,11 @@ class ClientSettings:
         return {"User-Agent": self.user_agent, "Accept": "application/json", **self.headers}
 
     def httpx_options(self) -> dict[str, Any]:
-        """Keyword arguments for ``httpx.Client`` / ``httpx.AsyncClient``: one pool per client."""
+        """Keyword arguments for ``httpx.Client`` / ``httpx.AsyncClient``: one pool per client.
+
+        The pool has no cap on open connections: every followed event stream holds one connection for the
+        whole wait, and one client is shared by all the waits of a process (an Airflow triggerer may hold
+        thousands), so a cap would stall every wait past it in the pool (``PoolTimeout``, then retries)."""
         return {
             "base_url": self.base_url,
             "headers": self.default_headers(),
@@ -135,7 +159,7 @@ class ClientSettings:
             "verify": self.verify,
             "auth": self.auth(),
             "follow_redirects": False,
-            "limits": httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0),
+            "limits": httpx.Limits(max_connections=None, max_keepalive_connections=20, keepalive_expiry=30.0),
             "trust_env": True,
         }
 
@@ -172,13 +196,13 @@ class ClientSettings:
             body=response.content,
             headers=response.headers,
             method=call.endpoint.method,
-            path=call.path,
+            path=call.safe_path,
             trace_id=trace_id_of(response),
         )
 
     def transport_error(self, call: Call[Any], exc: Exception, *, streaming: bool = False) -> Exception:
         """Map an httpx (or httpx-sse) failure to this library's errors, naming the call and the host."""
-        method, path = call.endpoint.method, call.path
+        method, path = call.endpoint.method, call.safe_path
         if isinstance(exc, SSEError):
             return ResponseFormatError(
                 f"{method} {path} did not answer with an event stream ({exc}).", method=method, path=path
@@ -243,13 +267,17 @@ def normalise_base_url(base_url: Any) -> str:
     if parts.scheme not in ("http", "https"):
         raise ConfigurationError(f"base_url {text!r} uses {parts.scheme!r}; OpenWOP hosts speak http or https.")
     if not parts.hostname:
-        raise ConfigurationError(f"base_url {text!r} has no host name.")
+        raise ConfigurationError(f"base_url {text!r} has no host name; write it as 'https://openwop.example.com'.")
     try:
         _ = parts.port
     except ValueError:
-        raise ConfigurationError(f"base_url {text!r} has an invalid port.") from None
+        raise ConfigurationError(
+            f"base_url {text!r} has an invalid port; use a number from 1 to 65535, as in 'https://host:8443'."
+        ) from None
     if parts.query or parts.fragment:
-        raise ConfigurationError(f"base_url {text!r} must not carry a query or fragment.")
+        raise ConfigurationError(
+            f"base_url {text!r} must not carry a query or fragment; pass only the origin and any path prefix."
+        )
     path = parts.path.rstrip("/")
     if path.endswith("/v1"):
         # Paths already start with /v1; a base ending in /v1 would request /v1/v1/...

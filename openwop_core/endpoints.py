@@ -40,6 +40,9 @@ T = TypeVar("T")
 
 REPLAY_HEADER = "openwop-idempotent-replay"
 MAX_ID_LENGTH = 128
+#: Path parameters that are credentials (signed interrupt tokens): never shown in messages or logs.
+SECRET_PATH_PARAMS = frozenset({"token"})
+REDACTED = "<redacted>"
 
 
 @dataclass(frozen=True)
@@ -68,11 +71,17 @@ class Call(Generic[T]):
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
     timeout: float | None = None
+    display_path: str | None = None
+
+    @property
+    def safe_path(self) -> str:
+        """The path for messages, errors and logs: a credential in it (an interrupt token) is redacted."""
+        return self.display_path or self.path
 
     @property
     def describe(self) -> str:
-        """``METHOD /path`` of this call."""
-        return self.endpoint.describe(self.path)
+        """``METHOD /path`` of this call (credentials in the path redacted)."""
+        return self.endpoint.describe(self.safe_path)
 
     def parse(self, status_code: int, content: bytes, headers: Mapping[str, str]) -> T:
         """Decode a 2xx answer into the endpoint's result type; a malformed body raises
@@ -87,7 +96,7 @@ class Call(Generic[T]):
                 raise ResponseFormatError(
                     f"{self.describe} answered HTTP {status_code} with {kind} ({len(content)} bytes): {exc}",
                     method=self.endpoint.method,
-                    path=self.path,
+                    path=self.safe_path,
                     status_code=status_code,
                 ) from None
         try:
@@ -100,7 +109,7 @@ class Call(Generic[T]):
                 f"{self.describe} answered HTTP {status_code} with a document that is not a valid "
                 f"{exc.title}: {problems}",
                 method=self.endpoint.method,
-                path=self.path,
+                path=self.safe_path,
                 status_code=status_code,
             ) from None
 
@@ -292,6 +301,10 @@ def build(
     mutation an Idempotency-Key (the caller's, or a new one kept for all its retries)."""
     params = {k: _segment(v) for k, v in (path_params or {}).items()}
     path = endpoint.path.format(**params)
+    display_path = None
+    if SECRET_PATH_PARAMS.intersection(params):
+        shown = {k: REDACTED if k in SECRET_PATH_PARAMS else v for k, v in params.items()}
+        display_path = endpoint.path.format(**shown)
     call_headers = dict(headers or {})
     if endpoint.mutation:
         call_headers["Idempotency-Key"] = check_idempotency_key(idempotency_key)
@@ -300,7 +313,7 @@ def build(
         content = encode_body(body)
         call_headers["Content-Type"] = "application/json"
     rendered_query = {k: _query_value(v) for k, v in (query or {}).items() if v is not None}
-    return Call(endpoint, path, rendered_query, call_headers, content, timeout)
+    return Call(endpoint, path, rendered_query, call_headers, content, timeout, display_path)
 
 
 def _query_value(value: Any) -> str:

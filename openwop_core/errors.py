@@ -261,6 +261,10 @@ def _hint_for(code: str, status: int) -> str | None:
         "interrupt_already_resolved": "Someone resolved this interrupt first; re-read the run.",
         "interrupt_cancelled": "The run was cancelled while the interrupt was open; nothing to resolve.",
         "capability_required": "The workflow needs a capability this host does not offer (see details).",
+        "interrupt_token_invalid": "The interrupt token is malformed or its signature does not verify; pass the "
+        "token exactly as the host issued it (no API key is involved), or resolve by run and node.",
+        "payload_too_large": "Send less: keep the request body (the inputs) under the host's "
+        "limits.maxRequestBodyBytes (see its discovery document) and pass large data by reference.",
     }.get(code)
 
 

@@ -163,13 +163,19 @@ class WaitResult:
         if self.outcome in ("completed", "interrupted"):
             return self
         error = self.snapshot.error
-        raise RunFailedError(
+        failure = RunFailedError(
             self.run_id,
             self.snapshot.status,
             error.code if error else None,
             error.message if error else None,
             failed_node_id=self.failed_node_id,
         )
+        if self.outcome == "terminal-unknown":
+            failure.hint = (
+                f"{self.snapshot.status!r} is a status this client does not know; it is treated as the end of the "
+                "run (not a success). Check the run on the host."
+            )
+        raise failure
 
 
 @dataclass

@@ -1,0 +1,1 @@
+"""The OpenWOP hook and the reading of ``openwop`` connections."""

@@ -1,0 +1,1 @@
+"""OpenWOP operators: run, fork, resolve an interrupt, cancel."""

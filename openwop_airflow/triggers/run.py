@@ -1,0 +1,138 @@
+"""``OpenwopRunTrigger``: waits for an OpenWOP run in the triggerer, freeing the worker slot.
+
+It serialises plain JSON only (connection id, run id, resume cursor, absolute deadline, what to wait for,
+retry policy, poll interval) and never the API key, which it reads from the connection each time it starts.
+On every (re)start it reads the run's snapshot first, then follows the event stream from the cursor,
+logging progress; transient failures (host restarts, dropped streams, 5xx) are retried until the deadline
+and never reported as a failed run. It fires exactly one small event (see
+:class:`~openwop_airflow.utils.events.RunWaitEvent`).
+
+Remote cancellation happens only in :meth:`OpenwopRunTrigger.on_kill` (a user killed the deferred task),
+never in ``cleanup``, which also runs when a triggerer restarts or hands the trigger to another one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from openwop_airflow.exceptions import OpenwopConnectionError
+from openwop_airflow.hooks.openwop import OpenwopHook
+from openwop_airflow.utils.events import RunWaitEvent
+from openwop_airflow.utils.waiting import RunWait, WaitSpec
+from openwop_core import OpenwopError, WaitTimeoutError
+
+#: Attempts for the best-effort cancel in ``on_kill`` (Airflow bounds on_kill's time too).
+_CANCEL_RETRY = {"max_attempts": 2, "initial_backoff": 0.5}
+
+
+class OpenwopRunTrigger(BaseTrigger):
+    """Wait until an OpenWOP run is terminal, or waits on an interrupt (``stop_on_interrupt``).
+
+    :param run_id: The run to wait for.
+    :param openwop_conn_id: The Airflow connection of the host.
+    :param last_sequence: Resume after this event sequence (None: from the run's first event).
+    :param deadline: Give up at this time (epoch seconds) with a ``timeout`` event; None waits forever.
+    :param stop_on_interrupt: Fire ``interrupted`` when the run waits on someone, instead of waiting on.
+    :param retry: The retry policy (``RetryPolicy.model_dump()``); None uses the connection's.
+    :param poll_interval: Read the snapshot every this many seconds instead of following events
+        (for hosts without SSE or a poll endpoint).
+    :param cancel_on_kill: Cancel the run when a user kills the deferred task.
+    """
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        openwop_conn_id: str = OpenwopHook.default_conn_name,
+        last_sequence: int | None = None,
+        deadline: float | None = None,
+        stop_on_interrupt: bool = False,
+        retry: Mapping[str, Any] | None = None,
+        poll_interval: float | None = None,
+        cancel_on_kill: bool = False,
+    ) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.run_id = run_id
+        self.openwop_conn_id = openwop_conn_id
+        self.last_sequence = last_sequence
+        self.deadline = float(deadline) if deadline is not None else None
+        self.stop_on_interrupt = bool(stop_on_interrupt)
+        self.retry = dict(retry) if retry is not None else None
+        self.poll_interval = float(poll_interval) if poll_interval else None
+        self.cancel_on_kill = bool(cancel_on_kill)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        """Class path and JSON kwargs to rebuild this trigger in a triggerer (no secret in them)."""
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "run_id": self.run_id,
+                "openwop_conn_id": self.openwop_conn_id,
+                "last_sequence": self.last_sequence,
+                "deadline": self.deadline,
+                "stop_on_interrupt": self.stop_on_interrupt,
+                "retry": self.retry,
+                "poll_interval": self.poll_interval,
+                "cancel_on_kill": self.cancel_on_kill,
+            },
+        )
+
+    def _hook(self, retry: Mapping[str, Any] | None) -> OpenwopHook:
+        return OpenwopHook(self.openwop_conn_id, retry=retry)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Wait, then fire one event."""
+        spec = WaitSpec(
+            run_id=self.run_id,
+            stop_on_interrupt=self.stop_on_interrupt,
+            deadline=self.deadline,
+            last_sequence=self.last_sequence,
+            poll_interval=self.poll_interval,
+        )
+        hook = self._hook(self.retry)
+        wait: RunWait | None = None
+        try:
+            async with hook.async_client() as client:
+                wait = RunWait(spec, client.retry, self.log)
+                self.log.info(
+                    "Waiting for OpenWOP run %s at %s (after event %s)",
+                    self.run_id,
+                    client.base_url,
+                    self.last_sequence,
+                )
+                result = await wait.run_async(client)
+        except WaitTimeoutError as exc:
+            last = wait.last_sequence if wait else self.last_sequence
+            self.log.warning("Deadline passed while waiting for OpenWOP run %s.", self.run_id)
+            event = RunWaitEvent(status="timeout", run_id=self.run_id, run_status=exc.last_status, last_sequence=last)
+        except (OpenwopError, OpenwopConnectionError) as exc:
+            last = wait.last_sequence if wait else self.last_sequence
+            self.log.error("Cannot wait for OpenWOP run %s: %s", self.run_id, exc)
+            event = RunWaitEvent.from_wait_error(self.run_id, exc, last)
+        else:
+            event = RunWaitEvent.from_result(result)
+        yield TriggerEvent(event.to_payload())  # type: ignore[no-untyped-call]
+
+    async def on_kill(self) -> None:
+        """A user killed the deferred task (mark failed/success, clear): cancel the run, best effort."""
+        if not self.cancel_on_kill:
+            self.log.info("Task killed; leaving OpenWOP run %s alone (cancel_on_kill is off).", self.run_id)
+            return
+        started = time.monotonic()
+        try:
+            async with self._hook(_CANCEL_RETRY).async_client() as client:
+                result = await client.runs_cancel(self.run_id, reason="Airflow task killed while deferred")
+        except (OpenwopError, OpenwopConnectionError) as exc:
+            self.log.warning("Could not cancel OpenWOP run %s: %s", self.run_id, exc)
+            return
+        self.log.info(
+            "Cancelled OpenWOP run %s (status %s%s, %.1fs).",
+            self.run_id,
+            result.status,
+            ", already finished" if result.already_terminal else "",
+            time.monotonic() - started,
+        )

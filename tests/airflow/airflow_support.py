@@ -1,0 +1,195 @@
+"""Helpers for the Airflow provider tests (imported by tests and conftest; no side effects at import:
+the Airflow environment is set up by ``conftest.py`` before anything imports Airflow)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from openwop_core.testing import DevHost
+
+#: A distinctive API key: tests search captured logs, XComs and triggers for it.
+API_KEY = "owk-SECRET-7f3a9c2e-DO-NOT-LEAK"
+EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags" / "airflow"
+
+
+def connection_json(host: DevHost, *, api_key: str | None = API_KEY, **extra: Any) -> str:
+    """``AIRFLOW_CONN_*`` JSON for ``host``."""
+    doc: dict[str, Any] = {"conn_type": "openwop", "host": host.base_url, "extra": extra}
+    if api_key is not None:
+        doc["password"] = api_key
+    return json.dumps(doc)
+
+
+_DAG_COUNTER = iter(range(1_000_000))
+
+
+def unique_dag_id(prefix: str) -> str:
+    """DAG ids must differ between tests: all tests share one metadata database."""
+    return f"{prefix}_{os.getpid()}_{next(_DAG_COUNTER)}"
+
+
+def register_dag(dag: Any) -> None:
+    """Serialise a DAG defined in a test into the database, as the DAG processor would."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+
+    DagBundlesManager().sync_bundles_to_db()
+    bag = DagBag(dag_folder=None, collect_dags=False)
+    bag.bag_dag(dag)
+    sync_bag_to_db(bag, "dags-folder", None)
+
+
+class DagRunResult:
+    """What a ``dag.test()`` left behind: task states, XComs, trigger rows and the captured output."""
+
+    def __init__(self, dag_run: Any, output: str) -> None:
+        self.dag_run = dag_run
+        self.output = output
+
+    @property
+    def state(self) -> str:
+        return str(self.dag_run.state)
+
+    def _tis(self) -> list[Any]:
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            tis = self.dag_run.get_task_instances(session=session)
+            for ti in tis:
+                session.expunge(ti)
+            return tis
+
+    def ti_state(self, task_id: str, map_index: int = -1) -> str | None:
+        for ti in self._tis():
+            if ti.task_id == task_id and ti.map_index == map_index:
+                return None if ti.state is None else str(ti.state)
+        raise KeyError(task_id)
+
+    def try_number(self, task_id: str, map_index: int = -1) -> int:
+        for ti in self._tis():
+            if ti.task_id == task_id and ti.map_index == map_index:
+                return int(ti.try_number)
+        raise KeyError(task_id)
+
+    def xcoms(self, task_id: str | None = None) -> dict[tuple[str, int, str], Any]:
+        """``{(task_id, map_index, key): value}`` of the run."""
+        from airflow.models.xcom import XComModel
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+
+        with create_session() as session:
+            rows = session.execute(
+                select(XComModel.task_id, XComModel.map_index, XComModel.key, XComModel.value).where(
+                    XComModel.dag_id == self.dag_run.dag_id, XComModel.run_id == self.dag_run.run_id
+                )
+            ).all()
+        result = {}
+        for row_task, map_index, key, value in rows:
+            if task_id is None or row_task == task_id:
+                result[(row_task, map_index, key)] = value
+        return result
+
+    def xcom(self, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
+        return self.xcoms(task_id)[(task_id, map_index, key)]
+
+    def raw_xcom_text(self) -> str:
+        from airflow.models.xcom import XComModel
+        from airflow.utils.session import create_session
+        from sqlalchemy import select
+
+        with create_session() as session:
+            values = session.execute(select(XComModel.value).where(XComModel.dag_id == self.dag_run.dag_id)).scalars()
+            return "\n".join(json.dumps(v) for v in values)
+
+
+class _Collect(logging.Handler):
+    """Keeps every stdlib log record's message (Airflow routes some loggers there, not to the fds)."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(f"{record.name}: {record.getMessage()}")
+        except Exception:
+            self.lines.append(str(record.msg))
+
+
+@contextlib.contextmanager
+def captured_output(capfd: pytest.CaptureFixture[str]) -> Iterator[list[str]]:
+    """Everything printed to stdout/stderr and every stdlib log message during the block, as one text
+    (appended to the yielded list when the block ends)."""
+    handler = _Collect()
+    root = logging.getLogger()
+    root.addHandler(handler)
+    capfd.readouterr()
+    texts: list[str] = []
+    try:
+        yield texts
+    finally:
+        root.removeHandler(handler)
+        out, err = capfd.readouterr()
+        texts.append(out + err + "\n".join(handler.lines))
+        print(texts[-1][-20000:])  # keep it visible when the test fails
+
+
+def run_dag(dag: Any, capfd: pytest.CaptureFixture[str], **kwargs: Any) -> DagRunResult:
+    """Register and run ``dag`` with ``dag.test()``; returns the run with the output it printed and logged."""
+    register_dag(dag)
+    with captured_output(capfd) as texts:
+        dag_run = dag.test(**kwargs)
+    return DagRunResult(dag_run, texts[0])
+
+
+@contextlib.contextmanager
+def in_background(fn: Callable[[], None]) -> Iterator[threading.Thread]:
+    """Run ``fn`` in a thread during the block (test choreography: answer, stop the host...)."""
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            fn()
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    yield thread
+    thread.join(timeout=60)
+    if errors:
+        raise errors[0]
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.02) -> Any:
+    """Poll ``predicate`` until it returns something truthy (test choreography only, never an assertion)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met within {timeout}s: {predicate}")
+        time.sleep(interval)
+
+
+def first_run(host: DevHost, workflow_id: str | None = None) -> str:
+    """Wait until the host has a run (of ``workflow_id``) and return its id."""
+
+    def find() -> str | None:
+        for run_id in host.run_ids():
+            if workflow_id is None or host.get_run(run_id).get("workflowId") == workflow_id:
+                return run_id
+        return None
+
+    return wait_until(find)

@@ -1,0 +1,71 @@
+"""The trigger event crosses processes and is treated as untrusted: ``execute_complete`` rejects anything
+malformed with a clear error before touching the host. Also the operators' argument checks at parse time."""
+
+from __future__ import annotations
+
+import pytest
+
+from openwop_airflow.exceptions import OpenwopTriggerEventError
+from openwop_airflow.operators.run import OpenwopRunOperator
+from openwop_airflow.sensors.run import OpenwopRunSensor
+from openwop_airflow.utils.events import RunWaitEvent
+
+GOOD = {
+    "status": "interrupted",
+    "run_id": "run_1",
+    "run_status": "waiting-approval",
+    "last_sequence": 3,
+    "interrupt": {"node_id": "gate"},
+    "error": None,
+}
+
+
+def test_a_valid_payload_round_trips():
+    event = RunWaitEvent.from_payload(GOOD)
+    assert event.to_payload() == GOOD
+
+
+@pytest.mark.parametrize(
+    ("payload", "why"),
+    [
+        (None, "not an object"),
+        ("success", "not an object"),
+        ({**GOOD, "status": "done"}, "status must be one of success, error, interrupted, timeout"),
+        ({**GOOD, "run_id": ""}, "run_id missing"),
+        ({**GOOD, "last_sequence": "3"}, "last_sequence must be an integer"),
+        ({**GOOD, "interrupt": ["gate"]}, "interrupt must be an object"),
+        ({**GOOD, "run_status": None}, "an interrupted event needs run_status"),
+    ],
+)
+def test_malformed_payloads_are_rejected_with_what_arrived(payload, why):
+    with pytest.raises(OpenwopTriggerEventError) as excinfo:
+        RunWaitEvent.from_payload(payload)
+    assert f"OpenWOP trigger event is invalid ({why})" in str(excinfo.value)
+    assert repr(payload)[:20] in str(excinfo.value)
+
+
+@pytest.mark.parametrize(
+    "task",
+    [
+        OpenwopRunOperator(task_id="run", workflow_id="w"),
+        OpenwopRunSensor(task_id="sense", run_id="run_1"),
+    ],
+    ids=["operator", "sensor"],
+)
+def test_execute_complete_refuses_an_unknown_event_before_calling_the_host(task):
+    with pytest.raises(OpenwopTriggerEventError, match="status must be one of"):
+        task.execute_complete(context={}, event={"status": "unknown", "run_id": "run_1"})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"on_interrupt": "ignore"}, "on_interrupt must be one of fail, return, wait"),
+        ({"timeout": -5}, "timeout must be a positive number of seconds"),
+        ({"poll_interval": "often"}, "poll_interval must be a positive number of seconds"),
+        ({"http_retry": {"max_attempts": 0}}, "max_attempts"),
+    ],
+)
+def test_bad_operator_arguments_fail_when_the_dag_is_parsed(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        OpenwopRunOperator(task_id="run", workflow_id="w", **kwargs)

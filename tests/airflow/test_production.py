@@ -1,0 +1,271 @@
+"""As production runs it: a real scheduler (LocalExecutor), a real ``airflow triggerer`` and the API server,
+each its own process, sharing a temporary Airflow home and SQLite database.
+
+Two deferred OpenWOP tasks wait in the triggerer. The triggerer is killed (SIGKILL) mid-wait and a new one
+started: the first task still ends with the run's outputs and the host saw exactly one run for it. The
+second task is then marked failed through the REST API, as a user would in the UI: the new triggerer's
+``on_kill`` cancels its remote run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from airflow_support import API_KEY, connection_json
+
+from openwop_core.testing import DevHost
+
+pytestmark = pytest.mark.slow
+
+DAG_ID = "openwop_production_check"
+DAG_FILE = textwrap.dedent(
+    f'''
+    """Two deferred waits for the production test."""
+    import pendulum
+    from airflow.sdk import DAG
+
+    from openwop_airflow.operators.run import OpenwopRunOperator
+
+    with DAG("{DAG_ID}", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), catchup=False):
+        OpenwopRunOperator(
+            task_id="survives_restart",
+            workflow_id="conformance-identity-slow",
+            inputs={{"payload": {{"from": "production test"}}}},
+            deferrable=True,
+        )
+        OpenwopRunOperator(
+            task_id="killed_by_user",
+            workflow_id="conformance-cancellable",
+            inputs={{"delayMs": 60000}},
+            deferrable=True,
+        )
+    '''
+)
+#: A workflow for the first task: waits, then echoes its payload (so the outputs prove the right result).
+SLOW_IDENTITY = {
+    "id": "conformance-identity-slow",
+    "nodes": [
+        {"id": "wait", "typeId": "core.delay", "config": {"delayMs": 40000}},
+        {"id": "identity", "typeId": "core.identity"},
+    ],
+    "edges": [{"source": "wait", "target": "identity"}],
+    "variables": [{"name": "payload", "type": "object", "required": True}],
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Deployment:
+    """The Airflow processes, their environment and their logs."""
+
+    def __init__(self, root: Path, host: DevHost) -> None:
+        self.root = root
+        self.port = free_port()
+        self.db = root / "airflow.db"
+        dags = root / "dags"
+        dags.mkdir()
+        (dags / "openwop_production_check.py").write_text(DAG_FILE)
+        base = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+        self.env = {
+            **base,
+            "AIRFLOW_HOME": str(root / "home"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.db}",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "4",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.port}/execution/",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{self.port}",
+            "AIRFLOW__API__PORT": str(self.port),
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__API__SECRET_KEY": "production-test-secret",
+            "AIRFLOW__API_AUTH__JWT_SECRET": "production-test-jwt-secret",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            "AIRFLOW__TRIGGERER__JOB_HEARTBEAT_SEC": "1",
+            "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "5",
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            "AIRFLOW_CONN_OPENWOP_DEFAULT": connection_json(host),
+        }
+        (root / "home").mkdir()
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def airflow(self, *args: str, timeout: float = 120) -> str:
+        """Run one ``airflow`` CLI command to completion."""
+        result = subprocess.run(
+            [sys.executable, "-m", "airflow", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        assert result.returncode == 0, f"airflow {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+        return result.stdout
+
+    def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
+        """Start a long-running component; its output goes to ``<root>/<name>.log``."""
+        log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "airflow", *args], env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+        self.processes[name] = process
+        return process
+
+    def log(self, name: str) -> str:
+        path = self.root / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def query(self, sql: str, *params: object) -> list[tuple]:
+        with sqlite3.connect(self.db, timeout=30) as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def stop_all(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+    def api(self) -> httpx.Client:
+        base = f"http://127.0.0.1:{self.port}"
+        token = httpx.get(f"{base}/auth/token", timeout=10).json()["access_token"]
+        return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
+
+
+def wait_for(what: str, predicate, deployment: Deployment, timeout: float) -> object:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            logs = "\n".join(f"===== {n}\n{deployment.log(n)[-6000:]}" for n in deployment.processes)
+            raise AssertionError(f"timed out waiting for {what}\n{logs}")
+        time.sleep(0.5)
+
+
+@pytest.fixture
+def deployment(tmp_path: Path) -> Iterator[tuple[Deployment, DevHost]]:
+    workflows = tmp_path / "workflows"
+    workflows.mkdir()
+    (workflows / "identity_slow.json").write_text(json.dumps(SLOW_IDENTITY))
+    with DevHost(api_key=API_KEY, workflows_dir=workflows) as host:
+        deployment = Deployment(tmp_path, host)
+        try:
+            yield deployment, host
+        finally:
+            deployment.stop_all()
+
+
+@pytest.mark.timeout(420, method="thread")
+def test_deferred_wait_survives_a_triggerer_crash_and_a_user_kill_cancels(deployment):
+    airflow, host = deployment
+    airflow.airflow("db", "migrate", timeout=180)
+    airflow.airflow("dags", "reserialize", timeout=180)
+    airflow.start("api-server", "api-server")
+    airflow.start("scheduler", "scheduler")
+    first_triggerer = airflow.start("triggerer-1", "triggerer")
+    wait_for(
+        "the API server",
+        lambda: _get(f"http://127.0.0.1:{airflow.port}/api/v2/monitor/health") == 200,
+        airflow,
+        120,
+    )
+    with airflow.api() as api:
+        response = api.post(f"/api/v2/dags/{DAG_ID}/dagRuns", json={"logical_date": None})
+        assert response.status_code == 200, response.text
+        dag_run_id = response.json()["dag_run_id"]
+
+        def deferred_in_triggerer() -> bool:
+            rows = airflow.query(
+                "select ti.task_id, t.triggerer_id from task_instance ti join trigger t on ti.trigger_id = t.id "
+                "where ti.dag_id = ? and ti.state = 'deferred'",
+                DAG_ID,
+            )
+            return len(rows) == 2 and all(triggerer is not None for _, triggerer in rows)
+
+        wait_for("both tasks deferred and running in the triggerer", deferred_in_triggerer, airflow, 180)
+        assert host.runs_created() == 2
+        old_triggerer = {row[0] for row in airflow.query("select triggerer_id from trigger")}
+
+        first_triggerer.send_signal(signal.SIGKILL)
+        first_triggerer.wait(timeout=30)
+        airflow.start("triggerer-2", "triggerer")
+
+        def picked_up_again() -> bool:
+            ids = {row[0] for row in airflow.query("select triggerer_id from trigger")}
+            return bool(ids) and None not in ids and not ids & old_triggerer
+
+        wait_for("the new triggerer to take over both triggers", picked_up_again, airflow, 120)
+
+        (killed_run,) = [r for r in host.run_ids() if host.get_run(r)["workflowId"] == "conformance-cancellable"]
+        response = api.patch(
+            f"/api/v2/dags/{DAG_ID}/dagRuns/{dag_run_id}/taskInstances/killed_by_user",
+            json={"new_state": "failed"},
+        )
+        assert response.status_code == 200, response.text
+        wait_for(
+            "the user kill to cancel the remote run",
+            lambda: host.get_run(killed_run)["status"] == "cancelled",
+            airflow,
+            60,
+        )
+
+        def survivor_state() -> str | None:
+            (state,) = airflow.query(
+                "select state from task_instance where dag_id = ? and task_id = 'survives_restart'", DAG_ID
+            )[0]
+            return state if state in ("success", "failed", "up_for_retry") else None
+
+        assert wait_for("the surviving task to finish", survivor_state, airflow, 150) == "success"
+        xcom = api.get(
+            f"/api/v2/dags/{DAG_ID}/dagRuns/{dag_run_id}/taskInstances/survives_restart/xcomEntries/return_value"
+        ).json()
+        value = xcom["value"] if isinstance(xcom["value"], dict) else json.loads(xcom["value"])
+        assert value["payload"] == {"from": "production test"}
+        links = api.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{dag_run_id}/taskInstances/survives_restart/links").json()
+        run_id = xcom_value(api, dag_run_id, "survives_restart", "run_id")
+        assert links["extra_links"]["OpenWOP run"] == f"{host.base_url}/v1/runs/{run_id}"
+
+    assert host.runs_created("conformance-identity-slow") == 1
+    assert host.runs_created() == 2
+    task_logs = {str(p): p.read_text(errors="replace") for p in (airflow.root / "home" / "logs").rglob("*.log")}
+    resumed = [text for path, text in task_logs.items() if "survives_restart" in path and ".trigger." in path]
+    assert any("Waiting for OpenWOP run" in text and "run completed" in text for text in resumed)
+    everything = "".join(task_logs.values()) + "".join(airflow.log(name) for name in airflow.processes)
+    assert API_KEY not in everything
+
+
+def xcom_value(api: httpx.Client, dag_run_id: str, task_id: str, key: str) -> object:
+    entry = api.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries/{key}")
+    value = entry.json()["value"]
+    return json.loads(value) if isinstance(value, str) and value[:1] in '{["' else value
+
+
+def _get(url: str) -> int | None:
+    try:
+        return httpx.get(url, timeout=2).status_code
+    except httpx.HTTPError:
+        return None
