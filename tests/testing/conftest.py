@@ -6,11 +6,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from devhost_helpers import API_KEY, READ_ONLY_KEY
 
 from openwop_core.testing import DevHost
-
-API_KEY = "devhost-test-key-Q9v2"
-READ_ONLY_KEY = "devhost-readonly-key-77"
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,9 @@ import httpx
 
 TERMINAL = {"run.completed", "run.failed", "run.cancelled"}
 
+API_KEY = "devhost-test-key-Q9v2"
+READ_ONLY_KEY = "devhost-readonly-key-77"
+
 
 @dataclass
 class Frame:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 
 import httpx
-from conftest import API_KEY, READ_ONLY_KEY
-from devhost_helpers import assert_error, create
+from devhost_helpers import API_KEY, READ_ONLY_KEY, assert_error, create
 
 from openwop_core.testing import DevHost
 
