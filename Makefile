@@ -10,8 +10,17 @@ test:
 envs:
 	./scripts/setup-envs.sh
 
+ui:
+	./scripts/ui.sh
+
 lint: envs
 	.venv-core/bin/ruff check . && .venv-core/bin/ruff format --check . && .venv-core/bin/mypy openwop_core
+
+bench:
+	./scripts/setup-bench-env.sh && .venv-bench/bin/python -m bench
+
+soak:
+	export OPENWOP_SOAK=1 P="-m pytest -q -p no:cacheprovider tests/reliability"; .venv-core/bin/python $$P --ignore=tests/reliability/airflow --ignore=tests/reliability/prefect && .venv-airflow/bin/python $$P/airflow && .venv-prefect/bin/python $$P/prefect
 
 clean:
 	rm -rf .venv-core .venv-airflow .venv-prefect .pytest_cache .mypy_cache .ruff_cache
