@@ -24,7 +24,9 @@ with DAG(
     run = OpenwopRunOperator(
         task_id="run_workflow",
         workflow_id="conformance-identity",
-        inputs={"payload": {"requested_by": "{{ dag.dag_id }}", "date": "{{ dag_run.run_after.strftime('%Y-%m-%d') }}"}},
+        inputs={
+            "payload": {"requested_by": "{{ dag.dag_id }}", "date": "{{ dag_run.run_after.strftime('%Y-%m-%d') }}"}
+        },
         tags=["airflow-example"],
         deferrable=True,
         timeout=600,
