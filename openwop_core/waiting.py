@@ -278,8 +278,10 @@ def describe_event(event: RunEvent) -> str | None:
         code = error.get("code") if isinstance(error, dict) else error
         message = error.get("message") if isinstance(error, dict) else ""
         return f"node {node} failed: {code}: {message}"
-    if kind in ("interrupt.requested", "approval.requested", "clarification.requested"):
-        return f"node {node} waits for {payload.get('kind') or kind.split('.')[0]}"
+    if kind == "interrupt.requested":
+        return f"node {node} waits for {payload.get('kind') or 'an answer'}"
+    if kind in ("approval.requested", "clarification.requested"):
+        return None  # legacy twins of interrupt.requested; node.suspended covers hosts that send only these
     if kind == "node.suspended":
         return f"node {node} suspended ({payload.get('kind') or payload.get('reason') or 'interrupt'})"
     if kind in ("interrupt.resolved", "approval.received", "clarification.resolved"):
