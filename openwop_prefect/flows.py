@@ -362,6 +362,16 @@ def _gives_up(error: BaseException) -> bool:
     return not isinstance(error, Exception)  # a termination signal (Prefect cancellation), Ctrl-C, exit
 
 
+def _check_seconds(name: str, value: Any, *, optional: bool = False) -> None:
+    """Durations must be positive numbers of seconds: a zero or negative ``timeout`` would start the run and
+    give it up at once, and a non-positive ``check_interval`` would poll Prefect in a busy loop."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        allowed = " (or None: as long as the run takes)" if optional else ""
+        raise InvalidArgumentError(f"{name} must be a positive number of seconds{allowed}, got {value!r}.")
+
+
 def _check_on_interrupt(on_interrupt: Any) -> InterruptHandler:
     if callable(on_interrupt) or on_interrupt in ("pause", "fail", "return"):
         return cast(InterruptHandler, on_interrupt)
@@ -417,6 +427,9 @@ def run_openwop_workflow(
         OpenwopRunFailed: the run ended failed or cancelled (with the host's error code and message).
     """
     handler = _check_on_interrupt(on_interrupt)
+    _check_seconds("timeout", timeout, optional=True)
+    _check_seconds("interrupt_timeout", interrupt_timeout)
+    _check_seconds("check_interval", check_interval)
     request = RunRequest.build(
         workflow_id, inputs, tags=tags, metadata=metadata, configurable=configurable, scope_id=scope_id
     )

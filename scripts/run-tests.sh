@@ -3,6 +3,7 @@
 #   core tests     -> .venv-core     (openwop_core and the local host, no scheduler installed)
 #   airflow tests  -> .venv-airflow  (provider, trigger, example DAGs, real dag.test / triggerer)
 #   prefect tests  -> .venv-prefect  (blocks, tasks, flows under Prefect's test harness)
+#   tests/reliability (faults, bad input, secrets, TLS) -> its core part with core, airflow/ and prefect/ with theirs
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup-envs.sh || exit 1
@@ -26,9 +27,10 @@ run_suite() {
   if [ $rc -ne 0 ]; then failed_steps+=("tests $name (exit $rc)"); fi
 }
 
-run_suite core .venv-core tests --ignore=tests/airflow --ignore=tests/prefect ${PYTEST_ARGS:-}
+run_suite core .venv-core tests --ignore=tests/airflow --ignore=tests/prefect \
+  --ignore=tests/reliability/airflow --ignore=tests/reliability/prefect ${PYTEST_ARGS:-}
 [ -d tests/airflow ] && run_suite airflow .venv-airflow tests/airflow ${PYTEST_ARGS:-}
-[ -d tests/prefect ] && run_suite prefect .venv-prefect tests/prefect ${PYTEST_ARGS:-}
+[ -d tests/prefect ] && run_suite prefect .venv-prefect tests/prefect tests/reliability/prefect ${PYTEST_ARGS:-}
 
 .venv-core/bin/python - "$results" <<'PY'
 import sys, pathlib, xml.etree.ElementTree as ET
