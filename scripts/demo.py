@@ -67,14 +67,26 @@ def airflow_dag_ids(env: dict[str, str]) -> list[str]:
     airflow = [str(AIRFLOW_PY), "-m", "airflow", "dags"]
     subprocess.run([*airflow, "reserialize"], env=env, cwd=ROOT, capture_output=True, check=True, timeout=300)
     proc = subprocess.run(
-        [*airflow, "list", "-o", "json"], env=env, cwd=ROOT, capture_output=True, text=True, check=True, timeout=300
+        [*airflow, "list", "-o", "json", "--columns", "dag_id,tags"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
     )
     listed = next((line for line in proc.stdout.splitlines() if line.startswith("[{")), "[]")
     dags = json.loads(listed)
     if not dags:
         raise SystemExit(f"demo: Airflow found no DAGs in {env['AIRFLOW__CORE__DAGS_FOLDER']}:\n{proc.stdout[-2000:]}")
     # DAGs that wait for a person in Airflow's own UI are shown by `make ui`, not run unattended here.
-    return sorted(d["dag_id"] for d in dags if "needs-a-person" not in (d.get("tags") or []))
+    return sorted(d["dag_id"] for d in dags if "human-in-the-loop" not in _tag_names(d))
+
+
+def _tag_names(dag: dict[str, object]) -> set[str]:
+    """Tag names of a listed DAG (Airflow lists tags as objects with a ``name``)."""
+    tags = dag.get("tags")
+    return {t["name"] if isinstance(t, dict) else str(t) for t in tags} if isinstance(tags, list) else set()
 
 
 def run_airflow(base_url: str) -> None:
