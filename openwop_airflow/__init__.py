@@ -1,9 +1,9 @@
 """Apache Airflow provider for OpenWOP: start, follow, fork, answer and cancel OpenWOP workflow runs.
 
 Modules, one per Airflow concept: ``hooks.openwop`` (connection and clients), ``operators.run``,
-``operators.fork``, ``operators.interrupts``, ``operators.cancel``, ``sensors.run``, ``triggers.run`` and
-``links``. Import the classes from those modules; this package stays cheap to import for Airflow's
-provider discovery.
+``operators.fork``, ``operators.interrupts``, ``operators.cancel``, ``sensors.run``, ``triggers.run``,
+``triggers.hitl`` and ``links``. Import the classes from those modules; this package stays cheap to import
+for Airflow's provider discovery.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ host's own messages only.
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowException
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 
 class OpenwopConnectionError(AirflowException):
@@ -50,3 +50,23 @@ class OpenwopWaitTimeoutException(AirflowException):
 
 class OpenwopTriggerEventError(AirflowException):
     """The trigger handed back an event this provider cannot read (malformed, unknown status)."""
+
+
+class OpenwopHumanInputError(AirflowException):
+    """An interrupt could not be put to a person in Airflow, or the answers given there were refused too
+    often (``on_interrupt="ask_in_airflow"``); the message says why and what to do."""
+
+
+class OpenwopHumanInputNotShown(AirflowFailException):
+    """A run asks a question that reads differently from the one the task instance already asked in Airflow,
+    which keeps one request per task instance and never changes its text; not retried (a retry keeps the
+    request too)."""
+
+
+class OpenwopHumanInputTimeout(AirflowException):
+    """Nobody answered the human-in-the-loop request in Airflow within ``response_timeout``."""
+
+
+class OpenwopHumanInputUnavailable(AirflowFailException):
+    """This Airflow has no human-in-the-loop support (it needs Airflow 3.1 or newer); raised before any run
+    is started, and not retried (a retry cannot fix it)."""

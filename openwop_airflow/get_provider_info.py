@@ -108,7 +108,12 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "sensors": [{"integration-name": _INTEGRATION, "python-modules": ["openwop_airflow.sensors.run"]}],
-        "triggers": [{"integration-name": _INTEGRATION, "python-modules": ["openwop_airflow.triggers.run"]}],
+        "triggers": [
+            {
+                "integration-name": _INTEGRATION,
+                "python-modules": ["openwop_airflow.triggers.run", "openwop_airflow.triggers.hitl"],
+            }
+        ],
         "connection-types": [
             {
                 "connection-type": "openwop",

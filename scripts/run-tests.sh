@@ -29,7 +29,7 @@ run_suite() {
 
 run_suite core .venv-core tests --ignore=tests/airflow --ignore=tests/prefect \
   --ignore=tests/reliability/airflow --ignore=tests/reliability/prefect ${PYTEST_ARGS:-}
-[ -d tests/airflow ] && run_suite airflow .venv-airflow tests/airflow ${PYTEST_ARGS:-}
+[ -d tests/airflow ] && run_suite airflow .venv-airflow tests/airflow tests/reliability/airflow ${PYTEST_ARGS:-}
 [ -d tests/prefect ] && run_suite prefect .venv-prefect tests/prefect tests/reliability/prefect ${PYTEST_ARGS:-}
 
 .venv-core/bin/python - "$results" <<'PY'

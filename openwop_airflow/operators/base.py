@@ -2,8 +2,9 @@
 
 Subclasses only say how to start their run (:meth:`BaseOpenwopRunOperator.start_run`: create, fork...).
 This base then makes the start idempotent across retries, publishes the run id and URL, waits in the
-worker or in the triggerer, turns the outcome into a return value or a failure, and cancels the remote
-run when the task is killed or times out.
+worker or in the triggerer, puts interrupts to a person in Airflow (``on_interrupt="ask_in_airflow"``),
+turns the outcome into a return value or a failure, and cancels the remote run when the task is killed or
+times out.
 """
 
 from __future__ import annotations
@@ -18,18 +19,27 @@ from airflow.sdk import BaseOperator, conf
 from airflow.sdk.exceptions import AirflowException
 
 from openwop_airflow.exceptions import (
+    OpenwopHumanInputError,
+    OpenwopHumanInputNotShown,
+    OpenwopHumanInputTimeout,
     OpenwopRunFailedException,
     OpenwopRunInterruptedException,
     OpenwopWaitTimeoutException,
 )
 from openwop_airflow.hooks.openwop import OpenwopHook
 from openwop_airflow.links import RUN_ID_XCOM_KEY, RUN_URL_XCOM_KEY, OpenwopRunLink
+from openwop_airflow.triggers.hitl import OpenwopHumanInputTrigger
 from openwop_airflow.triggers.run import OpenwopRunTrigger
-from openwop_airflow.utils.events import RunWaitEvent, interrupt_to_dict
+from openwop_airflow.utils.events import HumanInputEvent, RunWaitEvent, interrupt_from_dict, interrupt_to_dict
+from openwop_airflow.utils.hitl import hitl_support
+from openwop_airflow.utils.hitl_forms import AnswerNotUsable, describe_value, request_for, resume_value_for
 from openwop_airflow.utils.idempotency import start_or_reattach, task_instance_key
-from openwop_airflow.utils.waiting import RunWait, WaitSpec
+from openwop_airflow.utils.waiting import RunWait, WaitSpec, interrupt_is_open
 from openwop_core import (
+    ConflictError,
     IdempotencyKeyMismatchError,
+    InvalidRequestError,
+    NotFoundError,
     OpenwopClient,
     OpenwopError,
     RetryPolicy,
@@ -39,10 +49,14 @@ from openwop_core import (
     WaitTimeoutError,
 )
 
-OnInterrupt = Literal["fail", "return", "wait"]
-ON_INTERRUPT_CHOICES = ("fail", "return", "wait")
+OnInterrupt = Literal["fail", "return", "wait", "ask_in_airflow"]
+ON_INTERRUPT_CHOICES = ("fail", "return", "wait", "ask_in_airflow")
 #: XCom key of the pending interrupt pushed with ``on_interrupt="return"``.
 INTERRUPT_XCOM_KEY = "interrupt"
+#: XCom key of the answers given in Airflow during the task's try (``on_interrupt="ask_in_airflow"``).
+HUMAN_ANSWERS_XCOM_KEY = "human_answers"
+#: How many answers in a row the host may refuse before the task gives up asking.
+MAX_REFUSED_ANSWERS = 3
 
 
 def seconds(name: str, value: float | timedelta | None) -> float | None:
@@ -68,7 +82,14 @@ class BaseOpenwopRunOperator(BaseOperator):
         stream; only for hosts that offer neither SSE nor the poll endpoint.
     :param on_interrupt: When the run waits on a person or system: ``"wait"`` (default) for someone to
         answer it elsewhere; ``"return"`` succeed now and push the pending interrupt to XCom
-        (``interrupt``) for a later task; ``"fail"`` fail the task (the run is left waiting).
+        (``interrupt``) for a later task; ``"fail"`` fail the task (the run is left waiting);
+        ``"ask_in_airflow"`` ask a person on Airflow's Required Actions page (approve/reject, a form of the
+        questions...), send the answer to the run and wait on (needs Airflow 3.1+; see docs/airflow.md).
+    :param response_timeout: With ``ask_in_airflow``: how long one question may stay unanswered in Airflow
+        (seconds or a timedelta); the task then fails with ``OpenwopHumanInputTimeout`` and the run is
+        cancelled (``cancel_on_kill``). None: no limit.
+    :param assigned_users: With ``ask_in_airflow``: who may answer, as ``[{"id": ..., "name": ...}]``
+        Airflow users; None: anyone allowed to act on the DAG.
     :param cancel_on_kill: Cancel the remote run when the task is killed or times out.
     :param idempotency_key: Base of the key that makes retries reattach to the same run; by default
         derived from dag id, task id, run id and map index.
@@ -92,11 +113,20 @@ class BaseOpenwopRunOperator(BaseOperator):
         cancel_on_kill: bool = True,
         idempotency_key: str | None = None,
         http_retry: RetryPolicy | dict[str, Any] | None = None,
+        response_timeout: float | timedelta | None = None,
+        assigned_users: list[dict[str, str]] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         if on_interrupt not in ON_INTERRUPT_CHOICES:
             raise ValueError(f"on_interrupt must be one of {', '.join(ON_INTERRUPT_CHOICES)}, got {on_interrupt!r}.")
+        if on_interrupt == "ask_in_airflow" and not wait_for_completion:
+            raise ValueError('on_interrupt="ask_in_airflow" needs wait_for_completion=True (it answers while waiting).')
+        if assigned_users is not None and not all(
+            isinstance(u, dict) and isinstance(u.get("id"), str) and isinstance(u.get("name"), str)
+            for u in assigned_users
+        ):
+            raise ValueError(f'assigned_users must be a list of {{"id": ..., "name": ...}}, got {assigned_users!r}.')
         self.openwop_conn_id = openwop_conn_id
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
@@ -106,6 +136,8 @@ class BaseOpenwopRunOperator(BaseOperator):
         self.cancel_on_kill = cancel_on_kill
         self.idempotency_key = idempotency_key
         self.http_retry = None if http_retry is None else RetryPolicy.model_validate(http_retry).model_dump(mode="json")
+        self.response_timeout = seconds("response_timeout", response_timeout)
+        self.assigned_users = assigned_users
         self._run_id: str | None = None
 
     # -- what subclasses provide ---------------------------------------------------------------------
@@ -136,6 +168,9 @@ class BaseOpenwopRunOperator(BaseOperator):
     def execute(self, context: Any) -> Any:
         """Start or reattach, publish run id and URL, then wait (in the worker or deferred)."""
         self.prepare(context)
+        if self.on_interrupt == "ask_in_airflow":
+            hitl_support()  # fails clearly, before a run is started, where Airflow cannot ask a person
+            context["ti"].xcom_push(key=HUMAN_ANSWERS_XCOM_KEY, value=[])
         client = self.hook.get_conn()
         base_key = self.idempotency_key or task_instance_key(context)
         try:
@@ -160,25 +195,7 @@ class BaseOpenwopRunOperator(BaseOperator):
         self.log.info("OpenWOP run %s (%s): %s", run_id, "reattached" if attachment.reattached else "started", url)
         if not self.wait_for_completion:
             return run_id
-        if self.deferrable:
-            snapshot = self._snapshot(client, run_id)
-            if snapshot.is_terminal:
-                return self._finish(context, snapshot, None, None)
-            self._defer(run_id, last_sequence=None, deadline=self._deadline(context))
-        spec = WaitSpec(
-            run_id,
-            stop_on_interrupt=self.stop_on_interrupt,
-            deadline=self._deadline(context),
-            poll_interval=self.poll_interval,
-        )
-        try:
-            result = RunWait(spec, client.retry, self.log).run_sync(client)
-        except WaitTimeoutError:
-            self._timed_out(run_id)
-        except OpenwopError as exc:
-            raise AirflowException(f"Lost track of OpenWOP run {run_id}: {exc}") from exc
-        interrupt = interrupt_to_dict(result.interrupt) if result.interrupt else None
-        return self._finish(context, result.snapshot, interrupt, result.failed_node_id)
+        return self._follow(context, run_id, last_sequence=None, deadline=self._deadline(context))
 
     def execute_complete(self, context: Any, event: Any = None, deadline: float | None = None) -> Any:
         """Resume after the trigger fired: validate its event, re-read the run, finish (or wait on)."""
@@ -193,7 +210,133 @@ class BaseOpenwopRunOperator(BaseOperator):
             self.log.info("OpenWOP run %s is %s again; waiting on.", run_id, snapshot.status)
             self._defer(run_id, last_sequence=payload.last_sequence, deadline=deadline)
         interrupt = payload.interrupt if snapshot.is_waiting else None
-        return self._finish(context, snapshot, interrupt, (payload.error or {}).get("node_id"))
+        return self._finish(
+            context,
+            snapshot,
+            interrupt,
+            (payload.error or {}).get("node_id"),
+            last_sequence=payload.last_sequence,
+            deadline=deadline,
+        )
+
+    def execute_human_answer(self, context: Any, event: Any = None, ask: dict[str, Any] | None = None) -> Any:
+        """Resume after a person answered in Airflow (or did not, or the interrupt closed on the host): send
+        the answer if the run still waits on that interrupt, then follow the run."""
+        if isinstance(event, dict) and "ask" in event:  # the trigger hands it back (dag.test() drops kwargs)
+            event = dict(event)
+            handed_back = event.pop("ask")
+            ask = ask or handed_back
+        if isinstance(event, dict) and "status" in event and "run_id" in event:  # the trigger's RunWaitEvent
+            return self.execute_complete(context, event, deadline=(ask or {}).get("deadline"))
+        if not isinstance(ask, dict) or not isinstance(ask.get("interrupt"), dict):
+            raise OpenwopHumanInputError(f"Cannot resume: the question asked is not known (kwargs {ask!r:.300}).")
+        answer = HumanInputEvent.from_payload(event)
+        interrupt: dict[str, Any] = ask["interrupt"]
+        run_id = self._run_id = str(interrupt["run_id"])
+        deadline = ask.get("deadline")
+        if answer.kind == "closed":
+            self.log.info(
+                "OpenWOP run %s no longer waits on node %s (status %s): answered elsewhere, timed out on the "
+                "host, or the run ended. Following the run.",
+                run_id,
+                interrupt.get("node_id"),
+                answer.run_status,
+            )
+            return self._follow(context, run_id, last_sequence=answer.last_sequence, deadline=deadline)
+        if answer.kind == "no_answer":
+            if deadline is not None and time.time() >= deadline:
+                self._timed_out(run_id)
+            cancelled = self._cancel(run_id, "nobody answered in Airflow")
+            raise OpenwopHumanInputTimeout(
+                f"Nobody answered the question of OpenWOP run {run_id} (node {interrupt.get('node_id')}) in "
+                f"Airflow ({answer.error_type}: {answer.error})"
+                + ("; the run was cancelled." if cancelled else "; the run was left waiting.")
+            )
+        return self._send_answer(context, interrupt, answer, ask)
+
+    def _send_answer(
+        self, context: Any, interrupt: dict[str, Any], answer: HumanInputEvent, ask: dict[str, Any]
+    ) -> Any:
+        """Resolve the interrupt with a person's answer (unless it closed meanwhile), then follow the run."""
+        run_id, node_id = str(interrupt["run_id"]), str(interrupt["node_id"])
+        last_sequence, deadline = ask.get("last_sequence"), ask.get("deadline")
+        who = answer.responder or "Airflow (no user)"
+        client = self.hook.get_conn()
+        try:
+            still_open = interrupt_is_open(client, interrupt_from_dict(interrupt), last_sequence)
+        except OpenwopError as exc:
+            raise AirflowException(f"Could not read OpenWOP run {run_id}: {exc}") from exc
+        if not still_open:
+            self.log.warning(
+                "OpenWOP run %s no longer waits on node %s (answered elsewhere, timed out on the host, or the run "
+                "ended); the answer %s gave in Airflow was not sent. Following the run.",
+                run_id,
+                node_id,
+                who,
+            )
+            return self._follow(context, run_id, last_sequence=last_sequence, deadline=deadline)
+        refused = int(ask.get("refused") or 0)
+        interrupt_key = interrupt.get("interrupt_id") or node_id
+        key = f"{task_instance_key(context, prefix='airflow-hitl')}:{interrupt_key}:{refused}"
+        try:
+            value = resume_value_for(interrupt, answer)
+            resolution = client.interrupts_resolve_by_run(run_id, node_id, value, idempotency_key=key)
+        except (NotFoundError, ConflictError) as exc:
+            self.log.warning(
+                "OpenWOP run %s: node %s was answered meanwhile (%s); the answer %s gave in Airflow was not used.",
+                run_id,
+                node_id,
+                exc.code,
+                who,
+            )
+            return self._follow(context, run_id, last_sequence=last_sequence, deadline=deadline)
+        except (AnswerNotUsable, InvalidRequestError) as exc:
+            why = exc.server_message if isinstance(exc, InvalidRequestError) else str(exc)
+            if refused + 1 >= MAX_REFUSED_ANSWERS:
+                raise OpenwopHumanInputError(
+                    f"The answer given in Airflow to OpenWOP run {run_id} (node {node_id}) was refused "
+                    f"{refused + 1} times; last: {why}. The run is left waiting."
+                ) from exc
+            self.log.warning("The answer %s gave in Airflow cannot be used (%s); asking again.", who, why)
+            self._ask(
+                context,
+                interrupt,
+                last_sequence=last_sequence,
+                deadline=deadline,
+                refused=refused + 1,
+                workflow_id=ask.get("workflow_id"),
+            )
+        except OpenwopError as exc:
+            raise AirflowException(f"Could not answer OpenWOP run {run_id} (node {node_id}): {exc}") from exc
+        self.log.info(
+            "Answered node %s of OpenWOP run %s with %s, decided by %s in Airflow; run status now %s.",
+            node_id,
+            run_id,
+            describe_value(value),
+            who,
+            resolution.status,
+        )
+        answers = self._answers(context)
+        answers.append(
+            {
+                "node_id": node_id,
+                "interrupt_id": interrupt.get("interrupt_id"),
+                "kind": interrupt.get("kind"),
+                "subject": ask.get("subject"),
+                "request": ask.get("request"),
+                "resume_value": value,
+                "decided_by": answer.responder,
+                "decided_at": answer.responded_at,
+            }
+        )
+        context["ti"].xcom_push(key=HUMAN_ANSWERS_XCOM_KEY, value=answers)
+        return self._follow(context, run_id, last_sequence=last_sequence, deadline=deadline)
+
+    def _answers(self, context: Any) -> list[dict[str, Any]]:
+        """The ``human_answers`` XCom of this try: who answered what in Airflow, and when."""
+        ti = context["ti"]
+        answers = ti.xcom_pull(task_ids=ti.task_id, key=HUMAN_ANSWERS_XCOM_KEY, map_indexes=ti.map_index)
+        return list(answers) if isinstance(answers, list) else []
 
     def on_kill(self) -> None:
         """The task is being killed (or hit ``execution_timeout``) while waiting in the worker."""
@@ -201,6 +344,117 @@ class BaseOpenwopRunOperator(BaseOperator):
             self._cancel(self._run_id, "Airflow task killed")
 
     # -- helpers ------------------------------------------------------------------------------------
+
+    def _follow(self, context: Any, run_id: str, *, last_sequence: int | None, deadline: float | None) -> Any:
+        """Wait for the run from ``last_sequence`` (deferred, or in the worker), then finish."""
+        client = self.hook.get_conn()
+        if self.deferrable:
+            snapshot = self._snapshot(client, run_id)
+            if snapshot.is_terminal:
+                return self._finish(context, snapshot, None, None)
+            self._defer(run_id, last_sequence=last_sequence, deadline=deadline)
+        spec = WaitSpec(
+            run_id,
+            stop_on_interrupt=self.stop_on_interrupt,
+            deadline=deadline,
+            last_sequence=last_sequence,
+            poll_interval=self.poll_interval,
+        )
+        try:
+            result = RunWait(spec, client.retry, self.log).run_sync(client)
+        except WaitTimeoutError:
+            self._timed_out(run_id)
+        except OpenwopError as exc:
+            raise AirflowException(f"Lost track of OpenWOP run {run_id}: {exc}") from exc
+        interrupt = interrupt_to_dict(result.interrupt) if result.interrupt else None
+        return self._finish(
+            context,
+            result.snapshot,
+            interrupt,
+            result.failed_node_id,
+            last_sequence=result.last_sequence,
+            deadline=deadline,
+        )
+
+    def _ask(
+        self,
+        context: Any,
+        interrupt: dict[str, Any],
+        *,
+        last_sequence: int | None,
+        deadline: float | None,
+        refused: int = 0,
+        workflow_id: str | None = None,
+    ) -> NoReturn:
+        """Put ``interrupt`` to a person on Airflow's Required Actions page, then wait without a worker
+        slot: parked in ``awaiting_input`` (Airflow 3.3+, not deferrable) or deferred to
+        :class:`OpenwopHumanInputTrigger`, which also watches the run."""
+        support = hitl_support()
+        run_id = str(interrupt["run_id"])
+        request = request_for(interrupt, run_url=self.hook.run_url(run_id), workflow_id=workflow_id)
+        ti = context["ti"]
+        answered = self._answers(context)
+        if answered and answered[-1].get("request") not in (None, request.fingerprint()):
+            # checked before writing: writing would clear the earlier answer from Airflow's request
+            self._not_shown(interrupt, request, str(answered[-1].get("subject")))
+        stored = support.open_request(ti.id, request, self.assigned_users)
+        if not request.shows(stored):
+            self._not_shown(interrupt, request, stored.subject)
+        response_deadline = time.time() + self.response_timeout if self.response_timeout else None
+        ask = {
+            "interrupt": interrupt,
+            "last_sequence": last_sequence,
+            "deadline": deadline,
+            "response_deadline": response_deadline,
+            "refused": refused,
+            "workflow_id": workflow_id,
+            "subject": request.subject,
+            "request": request.fingerprint(),
+        }
+        self.log.info(
+            "OpenWOP run %s waits on node %s (%s: %r); asking in Airflow (Required Actions)%s.",
+            run_id,
+            interrupt.get("node_id"),
+            interrupt.get("kind"),
+            request.subject,
+            " for the assigned users" if self.assigned_users else "",
+        )
+        if self.deferrable or not support.can_await_input:
+            trigger = OpenwopHumanInputTrigger(
+                ti_id=str(ti.id),
+                ask=ask,
+                openwop_conn_id=self.openwop_conn_id,
+                retry=self.http_retry,
+                poll_interval=self.poll_interval,
+                cancel_on_kill=self.cancel_on_kill,
+            )
+            self.defer(trigger=trigger, method_name="execute_human_answer", kwargs={"ask": ask}, timeout=None)
+        ends = [d for d in (deadline, response_deadline) if d is not None]
+        timeout = timedelta(seconds=max(1.0, min(ends) - time.time())) if ends else None
+        raise support.park("execute_human_answer", {"ask": ask}, timeout)
+
+    def _not_shown(self, interrupt: dict[str, Any], request: Any, asked: str) -> NoReturn:
+        raise OpenwopHumanInputNotShown(
+            f"OpenWOP run {interrupt['run_id']} now asks {request.subject!r} (node {interrupt.get('node_id')}, "
+            f"{interrupt.get('kind')}), but this task instance already asked {asked!r} in Airflow, and Airflow "
+            "keeps one request per task instance without ever changing its text (retries keep it too). The run is "
+            "left waiting on the new question: answer it elsewhere (the host, or OpenwopResolveInterruptOperator), "
+            "or put each question in a task of its own."
+        )
+
+    def _interrupt_of(self, snapshot: RunSnapshot, interrupt: dict[str, Any] | None) -> dict[str, Any]:
+        """The full interrupt the run waits on (the events are read again when only the node is known)."""
+        if interrupt is not None and interrupt.get("node_id") and interrupt.get("kind") not in (None, "custom"):
+            return interrupt
+        client = self.hook.get_conn()
+        spec = WaitSpec(snapshot.run_id, stop_on_interrupt=True, deadline=time.time() + 60)
+        try:
+            result = RunWait(spec, client.retry, self.log).run_sync(client)
+        except OpenwopError as exc:
+            raise AirflowException(f"Could not read what OpenWOP run {snapshot.run_id} waits on: {exc}") from exc
+        if result.interrupt is None:
+            raise OpenwopHumanInputError(f"OpenWOP run {snapshot.run_id} waits, but not on a node it names.")
+        return interrupt_to_dict(result.interrupt)
 
     def _wait_is_over(self, snapshot: RunSnapshot) -> bool:
         return snapshot.is_terminal or (self.stop_on_interrupt and snapshot.is_waiting)
@@ -237,13 +491,29 @@ class BaseOpenwopRunOperator(BaseOperator):
         self.defer(trigger=trigger, method_name="execute_complete", kwargs={"deadline": deadline}, timeout=None)
 
     def _finish(
-        self, context: Any, snapshot: RunSnapshot, interrupt: dict[str, Any] | None, failed_node_id: str | None
+        self,
+        context: Any,
+        snapshot: RunSnapshot,
+        interrupt: dict[str, Any] | None,
+        failed_node_id: str | None,
+        *,
+        last_sequence: int | None = None,
+        deadline: float | None = None,
     ) -> Any:
-        """The task's outcome for a run whose wait is over: its outputs, its interrupt, or a failure."""
+        """The task's outcome for a run whose wait is over: its outputs, its interrupt (or a question to a
+        person, with ``ask_in_airflow``), or a failure."""
         run_id = snapshot.run_id
         if RunStatus.is_success(snapshot.status):
             self.log.info("OpenWOP run %s completed.", run_id)
             return snapshot.outputs
+        if snapshot.is_waiting and self.on_interrupt == "ask_in_airflow":
+            self._ask(
+                context,
+                self._interrupt_of(snapshot, interrupt),
+                last_sequence=last_sequence,
+                deadline=deadline,
+                workflow_id=snapshot.workflow_id,
+            )
         if snapshot.is_waiting:
             if interrupt is None:
                 pending = RunTracker(run_id).pending_interrupt(snapshot)

@@ -8,12 +8,15 @@ progress event as it arrives. With ``poll_interval`` it reads the run's snapshot
 events, for hosts that offer neither SSE nor the poll endpoint.
 
 The decisions live in :class:`RunWait`; :meth:`RunWait.run_sync` and :meth:`RunWait.run_async` are the
-two thin drivers, identical but for ``await``.
+two thin drivers, identical but for ``await``. :class:`InterruptWait` reuses them to wait until one
+interrupt is no longer open (a task that asked a person in Airflow watches the run meanwhile), and
+:func:`interrupt_is_open` is the worker's one-off check of the same thing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +25,7 @@ from openwop_core import (
     AsyncOpenwopClient,
     OpenwopClient,
     OpenwopError,
+    PendingInterrupt,
     RetryPolicy,
     RunEvent,
     RunSnapshot,
@@ -164,3 +168,75 @@ class RunWait:
                 )
             except OpenwopError as error:
                 await asyncio.sleep(self.after_error(error))
+
+
+# -- one interrupt -------------------------------------------------------------------------------------
+
+
+class InterruptClosed(Exception):
+    """Raised inside a wait when the interrupt watched is no longer open (ends :class:`InterruptWait`)."""
+
+
+class InterruptWatch:
+    """Whether one interrupt is still open, judged from the run's snapshot and its events after the
+    cursor: a resolution (by anyone), a timeout on the host, the end of the run, or a new interrupt on the
+    same node (a loop back) closes it."""
+
+    def __init__(self, interrupt: PendingInterrupt) -> None:
+        self.interrupt = interrupt
+        self.tracker = RunTracker(interrupt.run_id)
+        self.tracker.open[interrupt.node_id] = interrupt
+
+    @property
+    def is_open(self) -> bool:
+        """False once the interrupt was seen closing."""
+        current = self.tracker.open.get(self.interrupt.node_id)
+        return current is not None and (
+            self.interrupt.interrupt_id is None or current.interrupt_id in (None, self.interrupt.interrupt_id)
+        )
+
+    def observe(self, event: RunEvent) -> bool:
+        """Fold in one event; True while the interrupt stays open."""
+        self.tracker.observe(event)
+        return self.is_open
+
+    def allows(self, snapshot: RunSnapshot) -> bool:
+        """False when the snapshot shows the run no longer waits on the interrupt's node."""
+        return snapshot.is_waiting and snapshot.current_node_id in (None, self.interrupt.node_id)
+
+
+class InterruptWait(RunWait):
+    """Wait (resiliently, as :class:`RunWait`) until one interrupt is no longer open. ``spec`` should not
+    stop on interrupts: the run already waits on this one."""
+
+    def __init__(self, spec: WaitSpec, policy: RetryPolicy, log: Any, interrupt: PendingInterrupt) -> None:
+        super().__init__(spec, policy, log)
+        self.watch = InterruptWatch(interrupt)
+
+    def on_event(self, event: RunEvent) -> None:
+        """Log and advance the cursor; raises :class:`InterruptClosed` when the event closes the interrupt."""
+        super().on_event(event)
+        if not self.watch.observe(event):
+            raise InterruptClosed
+
+    def on_snapshot(self, snapshot: RunSnapshot) -> WaitResult | None:
+        """Polling mode: raises :class:`InterruptClosed` once the run no longer waits on the node."""
+        if not self.watch.allows(snapshot):
+            raise InterruptClosed
+        return super().on_snapshot(snapshot)
+
+    async def until_closed_async(self, client: AsyncOpenwopClient) -> RunSnapshot:
+        """Wait in the triggerer; returns the run's snapshot once the interrupt is closed."""
+        with contextlib.suppress(InterruptClosed):
+            await self.run_async(client)  # returns only when the run ended, which closes the interrupt too
+        return await client.runs_get(self.spec.run_id)
+
+
+def interrupt_is_open(client: OpenwopClient, interrupt: PendingInterrupt, last_sequence: int | None) -> bool:
+    """One check from the worker: does the run still wait on ``interrupt``? Reads the snapshot, then the
+    events after ``last_sequence`` (a long-poll of at most a second when there are none)."""
+    watch = InterruptWatch(interrupt)
+    if not watch.allows(client.runs_get(interrupt.run_id)):
+        return False
+    page = client.runs_poll_events(interrupt.run_id, last_sequence=last_sequence, timeout_seconds=1)
+    return all(watch.observe(event) for event in page.events)

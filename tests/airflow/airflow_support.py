@@ -4,6 +4,7 @@ the Airflow environment is set up by ``conftest.py`` before anything imports Air
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -193,3 +194,77 @@ def first_run(host: DevHost, workflow_id: str | None = None) -> str:
         return None
 
     return wait_until(find)
+
+
+# -- Airflow's own REST API, as the UI calls it (human-in-the-loop tests) ------------------------------
+
+#: Airflow users of the simple auth manager, with their passwords, for tests that answer as a person.
+AIRFLOW_USERS = {"ada": "ada-password", "bob": "bob-password"}
+
+
+@functools.lru_cache(maxsize=1)
+def core_api() -> Any:
+    """Airflow's REST API app (the one the UI calls) served in-process over the test database, with the
+    simple auth manager's users ``ada`` and ``bob`` (created on first use, ~5-10 s)."""
+    passwords = Path(os.environ["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.test.json"
+    passwords.write_text(json.dumps(AIRFLOW_USERS))
+    os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] = ",".join(f"{user}:admin" for user in AIRFLOW_USERS)
+    os.environ["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"] = str(passwords)
+    from airflow.api_fastapi.app import create_app
+    from fastapi.testclient import TestClient
+
+    return TestClient(create_app(apps="core"))
+
+
+class AirflowUser:
+    """One person using Airflow's REST API with their own token, as the UI does for them."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.api = core_api()
+        response = self.api.post("/auth/token", json={"username": name, "password": AIRFLOW_USERS[name]})
+        assert response.status_code == 201, response.text
+        self.headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+    def pending_requests(self, dag_id: str, *, waiting_tasks_only: bool = True) -> list[dict[str, Any]]:
+        """The Required Actions page's list for the DAG: requests without a response whose task waits
+        (``waiting_tasks_only=False``: whatever the task's state, e.g. queued while ``dag.test()`` runs a
+        trigger inline)."""
+        params: dict[str, Any] = {"response_received": "false"}
+        if waiting_tasks_only:
+            params["state"] = ["deferred", "awaiting_input"]
+        response = self.api.get(f"/api/v2/dags/{dag_id}/dagRuns/~/hitlDetails", params=params, headers=self.headers)
+        assert response.status_code == 200, response.text
+        return response.json()["hitl_details"]
+
+    def request_of(self, dag_id: str, dag_run_id: str, task_id: str, map_index: int = -1) -> dict[str, Any]:
+        """One task instance's request (and response, once given)."""
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{map_index}/hitlDetails"
+        response = self.api.get(path, headers=self.headers)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def respond(
+        self, request: dict[str, Any], chosen_options: list[str], params_input: dict[str, Any] | None = None
+    ) -> Any:
+        """Answer a request from :meth:`pending_requests` exactly as the UI's form does (PATCH hitlDetails)."""
+        ti = request["task_instance"]
+        path = (
+            f"/api/v2/dags/{ti['dag_id']}/dagRuns/{ti['dag_run_id']}/taskInstances/{ti['task_id']}/"
+            f"{ti['map_index']}/hitlDetails"
+        )
+        return self.api.patch(
+            path, json={"chosen_options": chosen_options, "params_input": params_input or {}}, headers=self.headers
+        )
+
+
+def wait_for_request(
+    user: AirflowUser, dag_id: str, timeout: float = 90, *, waiting_tasks_only: bool = True
+) -> dict[str, Any]:
+    """Wait until the DAG's Required Actions list shows a pending request (its task waiting on it), and
+    return it. After an answer, the request leaves the list until the task asks again."""
+
+    def first() -> dict[str, Any] | None:
+        return next(iter(user.pending_requests(dag_id, waiting_tasks_only=waiting_tasks_only)), None)
+
+    return wait_until(first, timeout=timeout, interval=0.2)

@@ -1,0 +1,89 @@
+"""Airflow's human-in-the-loop calls, imported only where they are used, so the provider still loads on
+Airflow versions without them and ``on_interrupt="ask_in_airflow"`` fails with a clear message there.
+
+Airflow 3.1 added the calls a task uses to write a request (``upsert_hitl_detail``) and a trigger uses to
+read the answer (``get_hitl_detail_content_detail``); the Required Actions page, the REST API and the
+``hitl_detail`` table are part of Airflow itself. Airflow 3.3 added ``TaskAwaitingInput``, which parks a
+task without a worker or a trigger until the API server (or the scheduler's timeout sweep) resumes it.
+The standard provider's HITL operators are not needed.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from openwop_airflow.exceptions import OpenwopHumanInputUnavailable
+from openwop_airflow.utils.hitl_forms import HumanRequest
+
+#: What this provider uses of Airflow's human-in-the-loop support: (module, name).
+_NEEDED = (
+    ("airflow.sdk.execution_time.hitl", "get_hitl_detail_content_detail"),
+    ("airflow.sdk.execution_time.comms", "CreateHITLDetailPayload"),
+)
+
+
+@dataclass(frozen=True)
+class HitlSupport:
+    """What this Airflow offers for asking a person."""
+
+    airflow_version: str
+    #: Whether a task can park in ``awaiting_input`` (Airflow 3.3+); else it waits deferred.
+    can_await_input: bool
+
+    def open_request(self, ti_id: Any, request: HumanRequest, assigned_users: list[dict[str, str]] | None) -> Any:
+        """Write ``request`` for the task instance, as ``upsert_hitl_detail`` does, and return what Airflow
+        stores (``HITLDetailRequest``). For a task instance that has a request already, Airflow keeps its
+        text and only clears an earlier answer, so the stored request may differ from ``request``."""
+        from airflow.sdk.api.datamodels._generated import HITLUser
+        from airflow.sdk.execution_time.comms import CreateHITLDetailPayload
+        from airflow.sdk.execution_time.task_runner import SUPERVISOR_COMMS
+
+        return SUPERVISOR_COMMS.send(
+            msg=CreateHITLDetailPayload(
+                ti_id=ti_id,
+                options=request.options,
+                subject=request.subject,
+                body=request.body,
+                defaults=None,
+                multiple=False,
+                params=request.params,
+                assigned_users=[HITLUser(id=u["id"], name=u["name"]) for u in assigned_users or []],
+            )
+        )
+
+    def read_response(self, ti_id: Any) -> Any:
+        """The response part of the task instance's request (``HITLDetailResponse``); for triggers."""
+        from airflow.sdk.execution_time.hitl import get_hitl_detail_content_detail
+
+        return get_hitl_detail_content_detail(ti_id=ti_id)
+
+    def park(self, method_name: str, kwargs: dict[str, Any], timeout: timedelta | None) -> BaseException:
+        """The exception that parks the task in ``awaiting_input`` (Airflow 3.3+)."""
+        from airflow.sdk.exceptions import TaskAwaitingInput
+
+        return TaskAwaitingInput(method_name=method_name, kwargs=kwargs, timeout=timeout)
+
+
+def hitl_support() -> HitlSupport:
+    """This Airflow's human-in-the-loop support; raises :class:`OpenwopHumanInputUnavailable` without it."""
+    from airflow import __version__ as airflow_version
+
+    try:
+        for module, name in _NEEDED:
+            getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise OpenwopHumanInputUnavailable(
+            f'on_interrupt="ask_in_airflow" needs Airflow\'s human-in-the-loop support (Airflow 3.1 or newer); '
+            f'this is Airflow {airflow_version} ({exc}). Upgrade Airflow, or use on_interrupt="return" and '
+            "answer with OpenwopResolveInterruptOperator."
+        ) from None
+    try:
+        from airflow.sdk.exceptions import TaskAwaitingInput  # noqa: F401
+    except ImportError:
+        can_await_input = False
+    else:
+        can_await_input = True
+    return HitlSupport(airflow_version=airflow_version, can_await_input=can_await_input)
