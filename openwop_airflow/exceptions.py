@@ -9,35 +9,16 @@ from __future__ import annotations
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from openwop_core import RunFailedError
+
 
 class OpenwopConnectionError(AirflowException):
     """The Airflow connection is missing or malformed; the message names the connection id and the field."""
 
 
-class OpenwopRunFailedException(AirflowException):
+class OpenwopRunFailedException(RunFailedError, AirflowException):
     """A remote run ended ``failed``, ``cancelled`` or in an unknown terminal status; carries the remote
-    error code and message so the task log says why without opening the host."""
-
-    def __init__(
-        self,
-        run_id: str,
-        status: str,
-        error_code: str | None = None,
-        error_message: str | None = None,
-        *,
-        failed_node_id: str | None = None,
-    ) -> None:
-        self.run_id = run_id
-        self.status = status
-        self.error_code = error_code
-        self.error_message = error_message
-        self.failed_node_id = failed_node_id
-        text = f"OpenWOP run {run_id} ended {status}"
-        if error_code or error_message:
-            text += f": {error_code or 'error'}: {error_message or 'no message'}"
-        if failed_node_id:
-            text += f" (failed node: {failed_node_id})"
-        super().__init__(text)
+    error code and message (``openwop_core.RunFailedError``) so the task log says why without opening the host."""
 
 
 class OpenwopRunInterruptedException(AirflowException):
