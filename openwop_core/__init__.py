@@ -33,6 +33,7 @@ from .errors import (
     UnsupportedFeatureError,
     WaitTimeoutError,
 )
+from .interrupt_watch import InterruptWatch, interrupt_is_open
 from .models import (
     Artifact,
     BulkCancelResult,
@@ -75,6 +76,7 @@ __all__ = [
     "InterruptInfo",
     "InterruptNotFoundError",
     "InterruptResolution",
+    "InterruptWatch",
     "InvalidArgumentError",
     "InvalidRequestError",
     "NotFoundError",
@@ -103,6 +105,7 @@ __all__ = [
     "WorkflowDefinition",
     "__version__",
     "describe_event",
+    "interrupt_is_open",
     "resume",
     "sign_webhook",
     "verify_webhook_signature",

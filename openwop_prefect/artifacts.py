@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from prefect.artifacts import create_markdown_artifact
@@ -46,6 +47,19 @@ class NodeTiming:
     started: str | None = None
     ended: str | None = None
     duration_ms: Any = None
+
+    @property
+    def started_at(self) -> str | None:
+        """When the node started: its ``node.started`` event, else its end minus ``durationMs``. (A
+        ``node.started`` event is not in the default ``updates`` stream mode, so most waits never see it.)"""
+        if self.started is not None or self.ended is None or not isinstance(self.duration_ms, int | float):
+            return self.started
+        try:
+            ended = datetime.fromisoformat(self.ended.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+        started = ended - timedelta(milliseconds=self.duration_ms)
+        return started.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -117,7 +131,7 @@ def render_run_markdown(result: OpenwopRunResult, progress: RunProgress, *, base
         lines += ["", "## Nodes", "", "| Node | State | Started | Ended | Duration (ms) |", "|---|---|---|---|---|"]
         for timing in progress.nodes.values():
             lines.append(
-                f"| `{_cell(timing.node_id)}` | {_cell(timing.state)} | {_cell(timing.started)} | "
+                f"| `{_cell(timing.node_id)}` | {_cell(timing.state)} | {_cell(timing.started_at)} | "
                 f"{_cell(timing.ended)} | {_cell(timing.duration_ms)} |"
             )
     if result.outcome == "completed" and result.outputs:

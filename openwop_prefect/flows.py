@@ -17,7 +17,7 @@ import contextvars
 import math
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar, cast
 from uuid import UUID
 
@@ -31,7 +31,7 @@ from prefect.flows import Flow
 from prefect.input.actions import filter_flow_run_input
 from prefect.input.run_input import keyset_from_base_key
 from prefect.logging.loggers import flow_run_logger
-from prefect.states import Cancelled
+from prefect.states import Cancelled, Running
 
 from openwop_core import (
     ConflictError,
@@ -43,6 +43,7 @@ from openwop_core import (
     OpenwopError,
     PendingInterrupt,
     WaitTimeoutError,
+    interrupt_is_open,
 )
 
 from .artifacts import RunProgress, publish_run_artifact
@@ -54,6 +55,7 @@ from .runs import OpenwopRunResult, RunRequest, create_or_reattach, derive_idemp
 __all__ = ["InterruptHandler", "run_openwop_workflow"]
 
 T = TypeVar("T")
+W = TypeVar("W", bound="_Watcher")
 Logger = Any  # a logging.Logger or Prefect's run-logger adapter
 InterruptHandler = Literal["pause", "fail", "return"] | Callable[[PendingInterrupt], Any]
 
@@ -95,35 +97,52 @@ def _cancel_on_flow_cancellation(flow: Flow[Any, Any], flow_run: FlowRun, state:
         )
 
 
-class CancellationWatcher:
-    """Polls Prefect, in a background thread, for cancellation of this flow run or any flow run above it,
-    and calls ``on_cancel`` once when it sees one.
+class _Watcher:
+    """Runs :meth:`check` every ``interval`` seconds in a background thread (sharing the caller's context:
+    Prefect's settings live in context variables) until it returns True, which sets ``fired``, or until
+    the ``with`` block ends."""
+
+    def __init__(self, interval: float, name: str) -> None:
+        self.interval = interval
+        self.fired = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=contextvars.copy_context().run, args=(self._watch,), name=name, daemon=True
+        )
+
+    def __enter__(self: W) -> W:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def check(self) -> bool:
+        """One look; True when the watched thing happened."""
+        raise NotImplementedError
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.interval):
+            if self.check():
+                self.fired.set()
+                return
+
+
+class CancellationWatcher(_Watcher):
+    """Polls Prefect for cancellation of this flow run or any flow run above it, and calls ``on_cancel``
+    once when it sees one.
 
     Runs started by a worker are stopped with a signal (the ``on_cancellation`` hook and the ``finally``
     cover those); a flow run called in-process is only marked cancelled on the server, which this sees.
     """
 
     def __init__(self, flow_run_id: UUID, interval: float, on_cancel: Callable[[], object], logger: Logger) -> None:
+        super().__init__(interval, f"openwop-cancel-watch-{flow_run_id}")
         self.flow_run_id = flow_run_id
-        self.interval = interval
         self.on_cancel = on_cancel
         self.logger = logger
-        self.fired = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> CancellationWatcher:
-        context = contextvars.copy_context()  # the Prefect settings (API URL) live in context variables
-        self._thread = threading.Thread(
-            target=context.run, args=(self._watch,), name=f"openwop-cancel-watch-{self.flow_run_id}", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
+        self._ids: list[UUID] | None = None
 
     def _lineage(self, client: Any) -> list[UUID]:
         ids = [self.flow_run_id]
@@ -136,26 +155,25 @@ class CancellationWatcher:
             flow_run = client.read_flow_run(parent_task_run.flow_run_id)
         return ids
 
-    def _watch(self) -> None:
-        ids: list[UUID] | None = None
-        with get_client(sync_client=True) as client:
-            while not self._stop.wait(self.interval):
-                try:
-                    ids = ids or self._lineage(client)
-                    runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
-                except Exception as exc:  # Prefect API hiccup: keep watching
-                    self.logger.debug("Could not read the flow run's state: %s", exc)
-                    continue
-                if any(r.state is not None and (r.state.is_cancelling() or r.state.is_cancelled()) for r in runs):
-                    self.fired.set()
-                    self.on_cancel()
-                    return
+    def check(self) -> bool:
+        """Is this flow run, or one above it, cancelling or cancelled? (Then cancel the remote run.)"""
+        try:
+            with get_client(sync_client=True) as client:
+                self._ids = self._ids or self._lineage(client)
+                runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=self._ids)))
+        except Exception as exc:  # Prefect API hiccup: keep watching
+            self.logger.debug("Could not read the flow run's state: %s", exc)
+            return False
+        if any(r.state is not None and (r.state.is_cancelling() or r.state.is_cancelled()) for r in runs):
+            self.on_cancel()
+            return True
+        return False
 
 
-def _run_unless(fired: threading.Event, fn: Callable[[], T], poll: float) -> tuple[bool, T | None]:
+def _run_unless(stops: Sequence[threading.Event], fn: Callable[[], T], poll: float) -> tuple[bool, T | None]:
     """Run ``fn`` in a helper thread (same context); return ``(True, result)`` when it finishes, or
-    ``(False, None)`` as soon as ``fired`` is set (the thread is abandoned: ``pause_flow_run`` cannot be
-    interrupted, and a cancelled flow must not sit out the pause's timeout)."""
+    ``(False, None)`` as soon as one of ``stops`` is set (the thread is abandoned: ``pause_flow_run`` cannot
+    be interrupted, and a cancelled flow must not sit out the pause's timeout)."""
     outcome: dict[str, Any] = {}
     done = threading.Event()
 
@@ -170,11 +188,38 @@ def _run_unless(fired: threading.Event, fn: Callable[[], T], poll: float) -> tup
     context = contextvars.copy_context()
     threading.Thread(target=context.run, args=(target,), name="openwop-pause", daemon=True).start()
     while not done.wait(poll):
-        if fired.is_set():
+        if any(stop.is_set() for stop in stops):
             return False, None
     if "error" in outcome:
         raise outcome["error"]
     return True, cast(T, outcome.get("value"))
+
+
+class InterruptCloseWatcher(_Watcher):
+    """While a person is asked in Prefect, checks whether the run still waits on the interrupt; fires once
+    it does not: answered elsewhere (the host's UI, another client, a signed token), timed out there, or
+    the run ended. The pause then ends at once instead of at its timeout."""
+
+    def __init__(
+        self, client: OpenwopClient, interrupt: PendingInterrupt, last_sequence: int | None, interval: float
+    ) -> None:
+        super().__init__(interval, f"openwop-interrupt-watch-{interrupt.run_id}")
+        self.client = client
+        self.interrupt = interrupt
+        self.last_sequence = last_sequence
+
+    def check(self) -> bool:
+        """Has the interrupt closed? (A host unreachable for now is not an answer: look again later.)"""
+        try:
+            return not interrupt_is_open(self.client, self.interrupt, self.last_sequence)
+        except OpenwopError:
+            return False
+
+
+def _end_pause(flow_run_id: UUID) -> None:
+    """Put a paused flow run back to Running without an answer (the question closed on the host)."""
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(flow_run_id, Running(), force=True)
 
 
 def _responder(pause_key: str, flow_run_id: UUID) -> str | None:
@@ -288,7 +333,7 @@ class _Follower:
             if value is None:
                 value, source = self.ask_in_prefect(interrupt, attempt, note)
                 if value is None:
-                    return False  # cancelled while paused
+                    return False  # cancelled while paused, or the interrupt closed on the host
             try:
                 self.client.interrupts_resolve_by_run(self.run_id, interrupt.node_id, value)
             except (NotFoundError, ConflictError, GoneError) as exc:
@@ -335,10 +380,21 @@ class _Follower:
                 key=key,
             )
 
+        host_side = InterruptCloseWatcher(self.client, interrupt, self.last_sequence, self.check_interval)
         try:
-            finished, answer = _run_unless(self.watcher.fired, pause, poll=0.2)
+            with host_side:
+                finished, answer = _run_unless((self.watcher.fired, host_side.fired), pause, poll=0.2)
         except FlowPauseTimeout:
             raise OpenwopInterruptTimeout(interrupt, timeout) from None
+        if not finished and host_side.fired.is_set() and not self.watcher.fired.is_set():
+            self.logger.info(
+                "OpenWOP run %s no longer waits on node %s (answered elsewhere, timed out there, or the run "
+                "ended); ending the pause and following the run",
+                self.run_id,
+                interrupt.node_id,
+            )
+            _end_pause(self.flow_run_id)
+            return None, "closed on the host"
         if not finished or answer is None:
             return None, "cancelled"
         decided_by = responder_of(answer) or _responder(key, self.flow_run_id) or "prefect-ui"

@@ -10,6 +10,7 @@ times out.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 from functools import cached_property
@@ -31,10 +32,10 @@ from openwop_airflow.links import RUN_ID_XCOM_KEY, RUN_URL_XCOM_KEY, OpenwopRunL
 from openwop_airflow.triggers.hitl import OpenwopHumanInputTrigger
 from openwop_airflow.triggers.run import OpenwopRunTrigger
 from openwop_airflow.utils.events import HumanInputEvent, RunWaitEvent, interrupt_from_dict, interrupt_to_dict
-from openwop_airflow.utils.hitl import hitl_support
+from openwop_airflow.utils.hitl import WAIT_XCOM_KEY, hitl_support
 from openwop_airflow.utils.hitl_forms import AnswerNotUsable, describe_value, request_for, resume_value_for
 from openwop_airflow.utils.idempotency import start_or_reattach, task_instance_key
-from openwop_airflow.utils.waiting import RunWait, WaitSpec, interrupt_is_open
+from openwop_airflow.utils.waiting import RunWait, WaitSpec
 from openwop_core import (
     ConflictError,
     IdempotencyKeyMismatchError,
@@ -47,6 +48,7 @@ from openwop_core import (
     RunStatus,
     RunTracker,
     WaitTimeoutError,
+    interrupt_is_open,
 )
 
 OnInterrupt = Literal["fail", "return", "wait", "ask_in_airflow"]
@@ -208,7 +210,7 @@ class BaseOpenwopRunOperator(BaseOperator):
         snapshot = self._snapshot(self.hook.get_conn(), run_id)
         if not self._wait_is_over(snapshot):
             self.log.info("OpenWOP run %s is %s again; waiting on.", run_id, snapshot.status)
-            self._defer(run_id, last_sequence=payload.last_sequence, deadline=deadline)
+            self._defer(context, run_id, last_sequence=payload.last_sequence, deadline=deadline)
         interrupt = payload.interrupt if snapshot.is_waiting else None
         return self._finish(
             context,
@@ -352,7 +354,7 @@ class BaseOpenwopRunOperator(BaseOperator):
             snapshot = self._snapshot(client, run_id)
             if snapshot.is_terminal:
                 return self._finish(context, snapshot, None, None)
-            self._defer(run_id, last_sequence=last_sequence, deadline=deadline)
+            self._defer(context, run_id, last_sequence=last_sequence, deadline=deadline)
         spec = WaitSpec(
             run_id,
             stop_on_interrupt=self.stop_on_interrupt,
@@ -410,6 +412,7 @@ class BaseOpenwopRunOperator(BaseOperator):
             "workflow_id": workflow_id,
             "subject": request.subject,
             "request": request.fingerprint(),
+            "wait_id": self._new_wait(context),
         }
         self.log.info(
             "OpenWOP run %s waits on node %s (%s: %r); asking in Airflow (Required Actions)%s.",
@@ -432,6 +435,16 @@ class BaseOpenwopRunOperator(BaseOperator):
         ends = [d for d in (deadline, response_deadline) if d is not None]
         timeout = timedelta(seconds=max(1.0, min(ends) - time.time())) if ends else None
         raise support.park("execute_human_answer", {"ask": ask}, timeout)
+
+    def _new_wait(self, context: Any) -> str | None:
+        """Record (XCom ``openwop_wait``) that the task now waits anew, before it defers. Airflow 3.3 resumes a
+        deferred task itself when someone answers in Airflow; the question's trigger, left running until
+        the triggerer cancels it, then sees the task moved on and fires nothing (see the trigger)."""
+        if self.on_interrupt != "ask_in_airflow":
+            return None
+        wait_id = uuid.uuid4().hex
+        context["ti"].xcom_push(key=WAIT_XCOM_KEY, value=wait_id)
+        return wait_id
 
     def _not_shown(self, interrupt: dict[str, Any], request: Any, asked: str) -> NoReturn:
         raise OpenwopHumanInputNotShown(
@@ -477,7 +490,8 @@ class BaseOpenwopRunOperator(BaseOperator):
             deadlines.append(start + self.execution_timeout.total_seconds())
         return min(deadlines) if deadlines else None
 
-    def _defer(self, run_id: str, *, last_sequence: int | None, deadline: float | None) -> NoReturn:
+    def _defer(self, context: Any, run_id: str, *, last_sequence: int | None, deadline: float | None) -> NoReturn:
+        self._new_wait(context)
         trigger = OpenwopRunTrigger(
             run_id=run_id,
             openwop_conn_id=self.openwop_conn_id,

@@ -14,10 +14,14 @@ to a person. The trigger then waits for whichever comes first:
 
 It fires one event: the answer (in the shape Airflow's API server uses), a ``closed`` event, a
 ``no_answer`` timeout (the shape Airflow's scheduler uses) or a :class:`RunWaitEvent` (overall timeout, or
-an error retrying cannot fix). Each event also hands back the task's ``ask`` state, so the event alone
-resumes the task (``dag.test()`` drops the deferral's kwargs). Serialised state is plain JSON without
-secrets; ``on_kill`` cancels the run like ``OpenwopRunTrigger`` does, unless the task was resumed by an
-answer given in Airflow (Airflow calls ``on_kill`` then too).
+an error retrying cannot fix); but only while the task is still deferred in the wait it was made for (the
+task records each wait in its ``openwop_wait`` XCom). A trigger the API server left behind by resuming the
+task fires nothing: on SQLite its event could otherwise resume a later wait that reused its id.
+
+Each event also hands back the task's ``ask`` state, so the event alone resumes the task (``dag.test()``
+drops the deferral's kwargs). Serialised state is plain JSON without secrets; ``on_kill`` cancels the run
+like ``OpenwopRunTrigger`` does, unless the task was resumed by an answer given in Airflow (Airflow calls
+``on_kill`` then too).
 """
 
 from __future__ import annotations
@@ -110,12 +114,6 @@ class OpenwopHumanInputTrigger(OpenwopRunTrigger):
         if payload is None:
             payload = await self._first_of(self._interrupt_closed(), self._airflow_side(poll=not api_resumes))
             answer = payload if "chosen_options" in payload else await self._read_answer()
-            if answer is not None and api_resumes:
-                # Airflow's API server resumed the task with this answer the moment it was given; this
-                # trigger is stale and is about to be removed. Firing now could reach another task (SQLite
-                # reuses trigger ids), so it fires nothing.
-                self.log.info("Answered in Airflow by %s; Airflow resumed the task with it.", _who(answer))
-                await asyncio.Event().wait()
             if answer is not None:
                 self.log.info("Answered in Airflow by %s: %s", _who(answer), answer["chosen_options"])
             elif INTERRUPT_CLOSED_MARK in payload:
@@ -127,6 +125,13 @@ class OpenwopHumanInputTrigger(OpenwopRunTrigger):
                     payload["run_status"],
                 )
             payload = answer or payload
+        if not await self._still_waited_on():
+            # Airflow's API server resumed the task with the answer given in Airflow (and it may have deferred
+            # again since). An event would be at best ignored, at worst resume another wait that got this
+            # trigger's id (SQLite reuses ids), so this trigger ends without one; ending as cancelled (not
+            # as failed) also frees its id in the triggerer at once.
+            self.log.info("The task no longer waits on this question (Airflow resumed it); nothing to fire.")
+            raise asyncio.CancelledError("stale OpenWOP question")
         yield TriggerEvent({**payload, "ask": self.ask})  # type: ignore[no-untyped-call]
 
     async def on_kill(self) -> None:
@@ -138,6 +143,22 @@ class OpenwopHumanInputTrigger(OpenwopRunTrigger):
             self.log.info("Answered in Airflow by %s; the task goes on with OpenWOP run %s.", _who(answer), self.run_id)
             return
         await super().on_kill()
+
+    async def _still_waited_on(self) -> bool:
+        """Whether the task is still deferred in the wait this trigger was made for: deferred, and its
+        ``openwop_wait`` XCom is this question's ``wait_id``. Assumed so when that cannot be read (as in
+        ``dag.test()``, which runs the trigger in line, or for a question asked by an older release)."""
+        wait_id, ti = self.ask.get("wait_id"), self.task_instance
+        if not wait_id or ti is None:
+            return True
+        from asgiref.sync import sync_to_async
+
+        try:
+            state, current = await sync_to_async(hitl_support().current_wait)(ti)
+        except Exception as exc:
+            self.log.warning("Could not read whether the task still waits (%s: %s).", type(exc).__name__, exc)
+            return True
+        return state == "deferred" and current in (None, wait_id)
 
     @staticmethod
     async def _first_of(*watchers: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any]:

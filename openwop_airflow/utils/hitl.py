@@ -18,6 +18,9 @@ from typing import Any
 from openwop_airflow.exceptions import OpenwopHumanInputUnavailable
 from openwop_airflow.utils.hitl_forms import HumanRequest
 
+#: XCom key holding the id of the wait a task with ``on_interrupt="ask_in_airflow"`` is deferred in now (a
+#: fresh id each time it defers), so a trigger left over from an earlier wait can tell it is stale.
+WAIT_XCOM_KEY = "openwop_wait"
 #: What this provider uses of Airflow's human-in-the-loop support: (module, name).
 _NEEDED = (
     ("airflow.sdk.execution_time.hitl", "get_hitl_detail_content_detail"),
@@ -59,6 +62,22 @@ class HitlSupport:
         from airflow.sdk.execution_time.hitl import get_hitl_detail_content_detail
 
         return get_hitl_detail_content_detail(ti_id=ti_id)
+
+    def current_wait(self, ti: Any) -> tuple[str | None, Any]:
+        """The state of the task instance ``ti`` and the id of the wait it last deferred in (its
+        ``openwop_wait`` XCom); for triggers, to tell whether the task still waits on them."""
+        from airflow.sdk.execution_time.task_runner import RuntimeTaskInstance
+        from airflow.sdk.execution_time.xcom import XCom
+
+        states = RuntimeTaskInstance.get_task_states(
+            dag_id=ti.dag_id, map_index=ti.map_index, task_ids=[ti.task_id], run_ids=[ti.run_id]
+        )
+        key = ti.task_id if ti.map_index < 0 else f"{ti.task_id}_{ti.map_index}"
+        state = states.get(ti.run_id, {}).get(key)
+        wait_id = XCom.get_one(
+            key=WAIT_XCOM_KEY, dag_id=ti.dag_id, task_id=ti.task_id, run_id=ti.run_id, map_index=ti.map_index
+        )
+        return (None if state is None else str(state)), wait_id
 
     def park(self, method_name: str, kwargs: dict[str, Any], timeout: timedelta | None) -> BaseException:
         """The exception that parks the task in ``awaiting_input`` (Airflow 3.3+)."""

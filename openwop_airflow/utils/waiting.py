@@ -9,8 +9,8 @@ events, for hosts that offer neither SSE nor the poll endpoint.
 
 The decisions live in :class:`RunWait`; :meth:`RunWait.run_sync` and :meth:`RunWait.run_async` are the
 two thin drivers, identical but for ``await``. :class:`InterruptWait` reuses them to wait until one
-interrupt is no longer open (a task that asked a person in Airflow watches the run meanwhile), and
-:func:`interrupt_is_open` is the worker's one-off check of the same thing.
+interrupt is no longer open (a task that asked a person in Airflow watches the run meanwhile), judged by
+``openwop_core``'s :class:`~openwop_core.InterruptWatch`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 
 from openwop_core import (
     AsyncOpenwopClient,
+    InterruptWatch,
     OpenwopClient,
     OpenwopError,
     PendingInterrupt,
@@ -177,34 +178,6 @@ class InterruptClosed(Exception):
     """Raised inside a wait when the interrupt watched is no longer open (ends :class:`InterruptWait`)."""
 
 
-class InterruptWatch:
-    """Whether one interrupt is still open, judged from the run's snapshot and its events after the
-    cursor: a resolution (by anyone), a timeout on the host, the end of the run, or a new interrupt on the
-    same node (a loop back) closes it."""
-
-    def __init__(self, interrupt: PendingInterrupt) -> None:
-        self.interrupt = interrupt
-        self.tracker = RunTracker(interrupt.run_id)
-        self.tracker.open[interrupt.node_id] = interrupt
-
-    @property
-    def is_open(self) -> bool:
-        """False once the interrupt was seen closing."""
-        current = self.tracker.open.get(self.interrupt.node_id)
-        return current is not None and (
-            self.interrupt.interrupt_id is None or current.interrupt_id in (None, self.interrupt.interrupt_id)
-        )
-
-    def observe(self, event: RunEvent) -> bool:
-        """Fold in one event; True while the interrupt stays open."""
-        self.tracker.observe(event)
-        return self.is_open
-
-    def allows(self, snapshot: RunSnapshot) -> bool:
-        """False when the snapshot shows the run no longer waits on the interrupt's node."""
-        return snapshot.is_waiting and snapshot.current_node_id in (None, self.interrupt.node_id)
-
-
 class InterruptWait(RunWait):
     """Wait (resiliently, as :class:`RunWait`) until one interrupt is no longer open. ``spec`` should not
     stop on interrupts: the run already waits on this one."""
@@ -230,13 +203,3 @@ class InterruptWait(RunWait):
         with contextlib.suppress(InterruptClosed):
             await self.run_async(client)  # returns only when the run ended, which closes the interrupt too
         return await client.runs_get(self.spec.run_id)
-
-
-def interrupt_is_open(client: OpenwopClient, interrupt: PendingInterrupt, last_sequence: int | None) -> bool:
-    """One check from the worker: does the run still wait on ``interrupt``? Reads the snapshot, then the
-    events after ``last_sequence`` (a long-poll of at most a second when there are none)."""
-    watch = InterruptWatch(interrupt)
-    if not watch.allows(client.runs_get(interrupt.run_id)):
-        return False
-    page = client.runs_poll_events(interrupt.run_id, last_sequence=last_sequence, timeout_seconds=1)
-    return all(watch.observe(event) for event in page.events)

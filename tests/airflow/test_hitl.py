@@ -11,9 +11,11 @@ through a real triggerer and API server is in ``test_hitl_production.py``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pendulum
 import pytest
@@ -30,6 +32,9 @@ from airflow_support import (
 )
 
 from openwop_airflow.operators.run import OpenwopRunOperator
+from openwop_airflow.triggers.hitl import OpenwopHumanInputTrigger
+from openwop_airflow.utils.events import interrupt_to_dict
+from openwop_airflow.utils.hitl import HitlSupport
 from openwop_core import OpenwopClient, resume
 from openwop_core.testing import DevHost
 
@@ -365,3 +370,50 @@ def test_without_airflow_hitl_support_the_task_fails_clearly_before_starting_a_r
 def test_ask_in_airflow_needs_wait_for_completion():
     with pytest.raises(ValueError, match="needs wait_for_completion=True"):
         OpenwopRunOperator(task_id="t", workflow_id="w", on_interrupt="ask_in_airflow", wait_for_completion=False)
+
+
+# -- a trigger left behind by Airflow's own resume ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("state", "current_wait", "fires"),
+    [
+        ("deferred", "wait-1", True),  # still this wait: the interrupt closed elsewhere, the task must resume
+        ("scheduled", "wait-1", False),  # Airflow's API server resumed the task with an answer given in Airflow
+        ("deferred", "wait-2", False),  # ... and the task has deferred again since (SQLite may reuse the id)
+        ("deferred", None, True),  # a task of an older release records no wait: fire, as before
+        (OSError("supervisor gone"), None, True),  # cannot tell: fire, as Airflow's own triggers do
+    ],
+)
+async def test_a_question_trigger_fires_only_while_its_task_still_waits_on_it(
+    devhost, monkeypatch, state, current_wait, fires
+):
+    """``OpenwopHumanInputTrigger`` whose interrupt closed on the host: it fires its event only when the task
+    is still deferred in the wait it was made for; otherwise it ends as cancelled, without an event, so
+    Airflow neither fails the task nor hands the event to another wait."""
+
+    def current(self, ti):
+        assert (ti.dag_id, ti.task_id, ti.run_id, ti.map_index) == ("d", "review", "manual__1", -1)
+        if isinstance(state, Exception):
+            raise state
+        return state, current_wait
+
+    monkeypatch.setattr(HitlSupport, "current_wait", current)
+    with client_for(devhost) as client:
+        run_id = client.runs_create("conformance-approval").run_id
+        waiting = client.wait_for_run(run_id, stop_on_interrupt=True, timeout=30)
+        client.interrupts_resolve_by_run(run_id, "gate", resume.approval("accept", decided_by="elsewhere"))
+    ask = {"interrupt": interrupt_to_dict(waiting.interrupt), "last_sequence": waiting.last_sequence}
+    trigger = OpenwopHumanInputTrigger(ti_id="0190", ask={**ask, "wait_id": "wait-1"})
+    trigger.task_instance = SimpleNamespace(dag_id="d", task_id="review", run_id="manual__1", map_index=-1)
+
+    async def events() -> list:
+        return [event async for event in trigger.run()]
+
+    if fires:
+        (event,) = await asyncio.wait_for(events(), 30)
+        assert event.payload["run_id"] == run_id
+        assert event.payload["ask"]["wait_id"] == "wait-1"
+    else:
+        with pytest.raises(asyncio.CancelledError, match="stale OpenWOP question"):
+            await asyncio.wait_for(events(), 30)

@@ -133,6 +133,20 @@ class Deployment:
         path = self.root / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
+    def diagnosis(self) -> str:
+        """What a failure message shows: task instances, triggers, the tails of the task and trigger logs, and
+        of each process's log without the API server's access lines."""
+        parts = [
+            f"task instances: {self.query('select task_id, state, try_number, next_method, trigger_id from task_instance')}",
+            f"triggers: {self.query('select id, classpath, triggerer_id, created_date from trigger')}",
+        ]
+        for path in sorted((self.root / "home" / "logs").rglob("*.log")):
+            parts.append(f"===== {path.relative_to(self.root)}\n{path.read_text(errors='replace')[-3000:]}")
+        for name in self.processes:
+            lines = [line for line in self.log(name).splitlines() if "http.access" not in line]
+            parts.append(f"===== {name}\n" + "\n".join(lines)[-5000:])
+        return "\n".join(parts)
+
     def query(self, sql: str, *params: object) -> list[tuple]:
         with sqlite3.connect(self.db, timeout=30) as conn:
             return conn.execute(sql, params).fetchall()
@@ -161,8 +175,7 @@ def wait_for(what: str, predicate, deployment: Deployment, timeout: float) -> ob
         if value:
             return value
         if time.monotonic() > deadline:
-            logs = "\n".join(f"===== {n}\n{deployment.log(n)[-6000:]}" for n in deployment.processes)
-            raise AssertionError(f"timed out waiting for {what}\n{logs}")
+            raise AssertionError(f"timed out waiting for {what}\n{deployment.diagnosis()}")
         time.sleep(0.5)
 
 

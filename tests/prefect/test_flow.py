@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pytest
 from prefect import flow, get_client
 from prefect.states import Cancelling
@@ -35,6 +37,25 @@ def test_success_returns_outputs_logs_progress_and_publishes_artifact(credential
     assert "**completed**" in artifact.data
     assert "| `identity` | completed |" in artifact.data
     assert f"{host.base_url}/v1/runs/{run_id}" in artifact.data
+
+
+def test_artifact_timeline_has_each_nodes_start_and_end(credentials, host):
+    """The default stream mode carries no ``node.started``: the start is the end minus ``durationMs``."""
+    state = run_openwop_workflow(
+        credentials, "conformance-delay", {"delayMs": 300}, check_interval=1, return_state=True
+    )
+
+    [artifact] = flow_run_artifacts(state.state_details.flow_run_id)
+    [row] = [line for line in artifact.data.splitlines() if line.startswith("| `delay` |")]
+    _, node, status, started, ended, duration, _ = (cell.strip() for cell in row.split("|"))
+    assert (node, status) == ("`delay`", "completed")
+    [completed] = [e for e in host.events(host.run_ids()[0]) if e["type"] == "node.completed"]
+    assert ended == completed["timestamp"]
+    elapsed = datetime.fromisoformat(ended.replace("Z", "+00:00")) - datetime.fromisoformat(
+        started.replace("Z", "+00:00")
+    )
+    assert elapsed.total_seconds() * 1000 == pytest.approx(float(duration), abs=1)
+    assert float(duration) >= 300
 
 
 def test_multi_node_run_logs_each_node_as_it_arrives(credentials, host):

@@ -9,7 +9,7 @@ from prefect.client.schemas.objects import StateType
 from prefect.states import Cancelling
 from prefect_support import active_flow_run_ids, flow_run_logs, flow_runs_in_state, in_thread, wait_until
 
-from openwop_core import resume
+from openwop_core import OpenwopClient, resume
 from openwop_prefect import (
     OpenwopInterruptRequired,
     OpenwopInterruptTimeout,
@@ -142,6 +142,40 @@ def test_cancelling_a_paused_flow_run_cancels_the_remote_run_promptly(credential
     assert box["result"].is_cancelled()
     [run_id] = host.run_ids()
     assert host.wait_for_status(run_id, timeout=10)["status"] == "cancelled"
+
+
+@pytest.mark.parametrize("how", ["answered_elsewhere", "run_cancelled"])
+def test_a_pause_ends_at_once_when_the_interrupt_closes_on_the_host(credentials, host, how):
+    """Paused for an answer in the Prefect UI, the flow keeps watching the run: answered elsewhere (here by
+    a token holder on the host), the pause ends and the flow completes with the run's outputs; a run
+    cancelled on the host fails the flow with the run's status. Either way within seconds, not at the
+    pause's one-hour timeout, and the flow run is not left paused."""
+    before = active_flow_run_ids()
+    thread, box = in_thread(
+        lambda: run_openwop_workflow(credentials, "conformance-approval", check_interval=0.5, return_state=True)
+    )
+    [paused] = wait_until(
+        lambda: [r for r in flow_runs_in_state(StateType.PAUSED) if r.id not in before], what="the paused flow run"
+    )
+    [run_id] = host.run_ids()
+    with OpenwopClient(host.base_url, api_key=host.api_key) as client:
+        if how == "run_cancelled":
+            client.runs_cancel(run_id, reason="not needed any more")
+        else:
+            client.interrupts_resolve_by_run(run_id, "gate", resume.approval("accept", decided_by="token holder"))
+
+    thread.join(30)
+    assert not thread.is_alive()
+    state = box["result"]
+    logs = "\n".join(flow_run_logs(paused.id))
+    assert "no longer waits on node gate" in logs
+    if how == "run_cancelled":
+        assert state.is_failed()
+        assert "cancelled" in state.message
+    else:
+        assert state.is_completed(), state.message
+        assert state.result()["approval"]["decidedBy"] == "token holder"
+        assert len(_events(host, run_id, "approval.received")) == 1
 
 
 def test_nobody_answering_in_time_fails_the_flow_and_cancels_the_run(credentials, host):
