@@ -7,7 +7,7 @@ host's own messages only.
 
 from __future__ import annotations
 
-from airflow.sdk.exceptions import AirflowException, AirflowFailException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
 from openwop_core import RunFailedError
 

@@ -1,7 +1,9 @@
 """Provider metadata for Airflow's providers manager, read through the ``apache_airflow_provider`` entry point.
 
 Besides listing the modules, it declares the ``openwop`` connection type with ``conn-fields`` and
-``ui-field-behaviour``: Airflow 3 builds the connection form from these alone, without importing the hook.
+``ui-field-behaviour``: Airflow 3.2+ builds the connection form from these alone, without importing the hook.
+Airflow 3.1 asks the hook instead (``get_connection_form_widgets`` / ``get_ui_field_behaviour``), which hands
+it the same fields through :func:`form_widgets` and :func:`form_field_behaviour`.
 """
 
 from __future__ import annotations
@@ -69,6 +71,25 @@ UI_FIELD_BEHAVIOUR: dict[str, Any] = {
         "extra": '{"timeout": 30, "verify": true, "retry": {"max_attempts": 5}}',
     },
 }
+
+
+def form_widgets() -> dict[str, Any]:
+    """``CONN_FIELDS`` as the WTForms fields a hook's ``get_connection_form_widgets`` returns (Airflow 3.1's form).
+    Numbers become text fields (the form has no decimal field); the hook reads a number given as text."""
+    from wtforms import BooleanField, IntegerField, StringField
+
+    kinds = {"boolean": BooleanField, "integer": IntegerField}
+    return {
+        name: kinds.get(field["schema"]["type"][0], StringField)(
+            field["label"], description=field["description"], default=field["schema"].get("default")
+        )
+        for name, field in CONN_FIELDS.items()
+    }
+
+
+def form_field_behaviour() -> dict[str, Any]:
+    """``UI_FIELD_BEHAVIOUR`` as a hook's ``get_ui_field_behaviour`` returns it (Airflow 3.1's form)."""
+    return {key.replace("-", "_"): value for key, value in UI_FIELD_BEHAVIOUR.items()}
 
 
 def _version() -> str:

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 from airflow.sdk import BaseOperatorLink
 
 if TYPE_CHECKING:
+    from airflow.providers.common.compat.sdk import TaskInstanceKey
     from airflow.sdk import BaseOperator
-    from airflow.sdk.types import TaskInstanceKey
 
 #: The XCom key holding the run's URL (set by every OpenWOP operator that starts or follows a run).
 RUN_URL_XCOM_KEY = "run_url"

@@ -11,7 +11,7 @@ from contextlib import aclosing, asynccontextmanager
 from typing import Any, TypeVar
 
 import httpx
-from httpx_sse import EventSource, SSEError
+from httpx_sse import SSEError
 from typing_extensions import Unpack
 
 from . import operations as ops
@@ -34,6 +34,7 @@ from .models import (
     WebhookRegistration,
     WorkflowDefinition,
 )
+from .sse import aiter_sse_batches
 from .streaming import IDLE, EventStreamState, Idle
 from .waiting import WaitPlan, WaitResult
 
@@ -249,11 +250,15 @@ class AsyncOpenwopClient(ClientBase):
         )
         async with aclosing(self._follow(state, deadline=None)) as items:
             async for item in items:
-                if isinstance(item, RunEvent):
-                    yield item
+                if not isinstance(item, Idle):
+                    for event in item:
+                        yield event
 
-    async def _follow(self, state: EventStreamState, deadline: float | None) -> AsyncGenerator[RunEvent | Idle, None]:
-        """Drive ``state`` over the wire; yields events and an :data:`IDLE` marker after silences."""
+    async def _follow(
+        self, state: EventStreamState, deadline: float | None
+    ) -> AsyncGenerator[list[RunEvent] | Idle, None]:
+        """Drive ``state`` over the wire; yields the new events of each chunk or page (never an empty list),
+        and an :data:`IDLE` marker after silences."""
         while not state.done:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
@@ -263,8 +268,8 @@ class AsyncOpenwopClient(ClientBase):
                 if state.use_poll:
                     wait = 30 if remaining is None else int(min(30, max(1, remaining)))
                     page = await self._execute(state.poll_call(wait), retries=False)
-                    for event in state.feed_page(page):
-                        yield event
+                    if events := state.feed_page(page):
+                        yield events
                     delay = state.on_poll_page(page)
                 else:
                     idle = self.settings.stream_idle_timeout
@@ -272,11 +277,12 @@ class AsyncOpenwopClient(ClientBase):
                     call = state.sse_call(read_timeout)
                     async with self._open_stream(call, read_timeout) as response:
                         try:
-                            async for sse in EventSource(response).aiter_sse():
-                                for event in state.feed(sse):
-                                    yield event
-                                if state.done:
-                                    return
+                            async with aclosing(aiter_sse_batches(response)) as batches:
+                                async for frames in batches:
+                                    if events := state.feed_frames(frames):
+                                        yield events
+                                    if state.done:
+                                        return
                         except (httpx.HTTPError, SSEError) as exc:
                             raise self.settings.transport_error(call, exc, streaming=True) from None
                     decision = state.on_stream_end()
@@ -315,8 +321,8 @@ class AsyncOpenwopClient(ClientBase):
             state = EventStreamState(run_id, last_event_id=plan.tracker.last_sequence, policy=self.retry)
             async with aclosing(self._follow(state, plan.deadline)) as items:
                 async for item in items:
-                    if isinstance(item, RunEvent):
-                        if plan.observe(item):
+                    if not isinstance(item, Idle):
+                        if any(plan.observe(event) for event in item):
                             break
                     else:
                         snapshot = await self.runs_get(run_id)

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import httpx
-from httpx_sse import EventSource, SSEError
+from httpx_sse import SSEError
 from typing_extensions import Unpack
 
 from . import operations as ops
@@ -32,6 +32,7 @@ from .models import (
     WebhookRegistration,
     WorkflowDefinition,
 )
+from .sse import iter_sse_batches
 from .streaming import IDLE, EventStreamState, Idle
 from .waiting import WaitPlan, WaitResult
 
@@ -241,11 +242,12 @@ class OpenwopClient(ClientBase):
             poll_fallback=poll_fallback,
         )
         for item in self._follow(state, deadline=None):
-            if isinstance(item, RunEvent):
-                yield item
+            if not isinstance(item, Idle):
+                yield from item
 
-    def _follow(self, state: EventStreamState, deadline: float | None) -> Iterator[RunEvent | Idle]:
-        """Drive ``state`` over the wire; yields events and an :data:`IDLE` marker after silences."""
+    def _follow(self, state: EventStreamState, deadline: float | None) -> Iterator[list[RunEvent] | Idle]:
+        """Drive ``state`` over the wire; yields the new events of each chunk or page (never an empty list),
+        and an :data:`IDLE` marker after silences."""
         while not state.done:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
@@ -255,15 +257,17 @@ class OpenwopClient(ClientBase):
                 if state.use_poll:
                     wait = 30 if remaining is None else int(min(30, max(1, remaining)))
                     page = self._execute(state.poll_call(wait), retries=False)
-                    yield from state.feed_page(page)
+                    if events := state.feed_page(page):
+                        yield events
                     delay = state.on_poll_page(page)
                 else:
                     idle = self.settings.stream_idle_timeout
                     read_timeout = idle if remaining is None else max(0.05, min(idle, remaining))
                     with self._open_stream(state.sse_call(read_timeout), read_timeout) as response:
                         try:
-                            for sse in EventSource(response).iter_sse():
-                                yield from state.feed(sse)
+                            for frames in iter_sse_batches(response):
+                                if events := state.feed_frames(frames):
+                                    yield events
                                 if state.done:
                                     return
                         except (httpx.HTTPError, SSEError) as exc:
@@ -305,8 +309,8 @@ class OpenwopClient(ClientBase):
         if not plan.on_snapshot(snapshot):
             state = EventStreamState(run_id, last_event_id=plan.tracker.last_sequence, policy=self.retry)
             for item in self._follow(state, plan.deadline):
-                if isinstance(item, RunEvent):
-                    if plan.observe(item):
+                if not isinstance(item, Idle):
+                    if any(plan.observe(event) for event in item):
                         break
                 else:
                     snapshot = self.runs_get(run_id)

@@ -1,7 +1,7 @@
 """The event-stream state machine, free of I/O: what to request next, what a frame means, when to
 reconnect and when to fall back to polling.
 
-The sync and async clients feed it SSE frames (decoded by httpx-sse) or poll pages and do what it says.
+The sync and async clients feed it SSE frames (decoded by ``sse.SSEDecoder``) or poll pages and do what it says.
 It guarantees every event of a run is handed out exactly once and in order: the cursor is the highest
 sequence delivered, duplicates (``sequence <= cursor``) are dropped whatever the host resends, batches
 are unpacked, comments and non-JSON frames are skipped, and the terminal event ends the stream.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,6 +139,16 @@ class EventStreamState:
         elif self.cursor is not None:
             self.last_event_id = str(self.cursor)
         return fresh
+
+    def feed_frames(self, frames: Iterable[ServerSentEvent]) -> list[RunEvent]:
+        """The new events of a chunk's frames, in order, up to the terminal event (then :attr:`done`). The
+        clients hand events on per chunk, not per frame: one generator hop per chunk instead of per event."""
+        events: list[RunEvent] = []
+        for sse in frames:
+            events += self.feed(sse)
+            if self.done:
+                break
+        return events
 
     def feed_page(self, page: EventPage) -> list[RunEvent]:
         """Events of a poll page that were not delivered before; ends the stream when the run is over."""

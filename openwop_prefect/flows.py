@@ -11,8 +11,6 @@ to stop), it cancels the remote run, best effort and logged. When the flow fails
 not be reached (after the client's retries), it leaves the run alone so a Prefect retry reattaches.
 """
 
-from __future__ import annotations
-
 import contextvars
 import math
 import threading

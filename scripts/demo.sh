@@ -3,5 +3,5 @@
 # from a real Airflow and a real Prefect against a local OpenWOP host, and print a summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/setup-envs.sh
+./scripts/setup-envs.sh core airflow prefect
 exec .venv-core/bin/python scripts/demo.py "$@"

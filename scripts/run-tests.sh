@@ -2,7 +2,10 @@
 # The whole test suite: lint and types, then each part in its own environment, then one summary line.
 #   core tests     -> .venv-core     (openwop_core and the local host, no scheduler installed)
 #   airflow tests  -> .venv-airflow  (provider, trigger, example DAGs, real dag.test / triggerer)
+#                  -> .venv-airflow31 (the same on Airflow 3.1, without the tests of Airflow 3.3+ behaviour
+#                     (marker airflow33) and without the slow production-shaped ones, which run on 3.3)
 #   prefect tests  -> .venv-prefect  (blocks, tasks, flows under Prefect's test harness)
+#                  -> .venv-all      (the same on the Prefect that installs beside Airflow 3.3, in one environment)
 #   tests/reliability (faults, bad input, secrets, TLS) -> its core part with core, airflow/ and prefect/ with theirs
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +33,10 @@ run_suite() {
 run_suite core .venv-core tests --ignore=tests/airflow --ignore=tests/prefect \
   --ignore=tests/reliability/airflow --ignore=tests/reliability/prefect ${PYTEST_ARGS:-}
 [ -d tests/airflow ] && run_suite airflow .venv-airflow tests/airflow tests/reliability/airflow ${PYTEST_ARGS:-}
+[ -d tests/airflow ] && run_suite airflow31 .venv-airflow31 tests/airflow tests/reliability/airflow \
+  -m "not airflow33 and not slow" ${PYTEST_ARGS:-}
 [ -d tests/prefect ] && run_suite prefect .venv-prefect tests/prefect tests/reliability/prefect ${PYTEST_ARGS:-}
+[ -d tests/prefect ] && run_suite prefect-beside-airflow .venv-all tests/prefect tests/reliability/prefect ${PYTEST_ARGS:-}
 
 .venv-core/bin/python - "$results" <<'PY'
 import sys, pathlib, xml.etree.ElementTree as ET

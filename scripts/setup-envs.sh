@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Build the project's virtual environments from pyproject.toml (idempotent; fast with uv).
-#   .venv-core     openwop_core + the local host + dev tools (no Airflow, no Prefect)
-#   .venv-airflow  + apache-airflow (3.x) and the standard provider
-#   .venv-prefect  + the newest prefect (3.x)
-# Airflow 3.3 and Prefect >= 3.7.8 pin incompatible fastapi ranges, so they live apart.
+#   .venv-core       openwop_core + the local host + dev tools (no Airflow, no Prefect)
+#   .venv-airflow    + the newest apache-airflow (3.x) and the standard provider
+#   .venv-airflow31  + apache-airflow 3.1.x, the oldest Airflow the provider supports
+#   .venv-prefect    + the newest prefect (3.x)
+#   .venv-all        everything in one environment, as `pip install "openwop-integrations[all]"` resolves it:
+#                    the newest Airflow beside the newest Prefect that installs with it (3.7.7 today)
+# Airflow 3.3 and Prefect >= 3.7.8 pin incompatible fastapi ranges, so the newest of each live apart.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,22 +17,25 @@ if ! command -v uv >/dev/null 2>&1; then
 fi
 UV="$(command -v uv || echo "$PYTHON -m uv")"
 
-envs="${*:-core airflow prefect}"
+envs="${*:-core airflow airflow31 prefect all}"
 for env in $envs; do
   venv=".venv-$env"
+  pins=()
   case "$env" in
     core) extras="dev" ;;
     airflow) extras="airflow,dev" ;;
+    airflow31) extras="airflow,dev"; pins=("apache-airflow==3.1.*") ;;
     prefect) extras="prefect,dev" ;;
-    *) echo "unknown environment: $env (use core, airflow or prefect)" >&2; exit 2 ;;
+    all) extras="all,dev" ;;
+    *) echo "unknown environment: $env (use core, airflow, airflow31, prefect or all)" >&2; exit 2 ;;
   esac
-  stamp="$venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)"
+  stamp="$venv/.installed-$({ cat pyproject.toml; echo "${pins[*]:-}"; } | sha1sum | cut -c1-12)"
   if [ -f "$stamp" ]; then
     continue
   fi
-  echo "==> $venv: installing openwop-integrations[$extras]"
+  echo "==> $venv: installing openwop-integrations[$extras] ${pins[*]:-}"
   [ -x "$venv/bin/python" ] || $UV venv --quiet --python "$PYTHON" "$venv"
-  VIRTUAL_ENV="$venv" $UV pip install --quiet -e ".[$extras]"
+  VIRTUAL_ENV="$venv" $UV pip install --quiet -e ".[$extras]" ${pins[@]+"${pins[@]}"}
   rm -f "$venv"/.installed-*
   touch "$stamp"
 done

@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
 
-./scripts/setup-envs.sh
+./scripts/setup-envs.sh core airflow prefect
 
 STARTED=$SECONDS
 API_KEY="${UI_API_KEY:-dev-key}"

@@ -9,15 +9,17 @@ blocking secret or database call on the triggerer's event loop) and borrows a cl
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+from airflow.providers.common.compat.sdk import AirflowNotFoundException
 from airflow.sdk import BaseHook
-from airflow.sdk.exceptions import AirflowNotFoundException
 
 from openwop_airflow.exceptions import OpenwopConnectionError
+from openwop_airflow.get_provider_info import form_field_behaviour, form_widgets
 from openwop_airflow.hooks.client_cache import shared_async_client
 from openwop_airflow.hooks.connection import (
     KNOWN_EXTRAS,
@@ -75,6 +77,18 @@ class OpenwopHook(BaseHook):
         self._settings: OpenwopConnectionSettings | None = None
         self._client: OpenwopClient | None = None
 
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        """The connection form's extra fields, for Airflow 3.1; Airflow 3.2+ reads the provider info's
+        ``conn-fields`` instead and does not call this."""
+        return form_widgets()
+
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        """How the connection form shows the standard fields, for Airflow 3.1; Airflow 3.2+ reads the provider
+        info's ``ui-field-behaviour`` instead and does not call this."""
+        return form_field_behaviour()
+
     # -- connection --------------------------------------------------------------------------------
 
     def get_connection_settings(self) -> OpenwopConnectionSettings:
@@ -110,6 +124,12 @@ class OpenwopHook(BaseHook):
 
     def _missing(self) -> OpenwopConnectionError:
         env = "AIRFLOW_CONN_" + self.openwop_conn_id.upper().replace("-", "_")
+        if os.environ.get(env):  # Airflow skips a variable it cannot parse (3.1: even one with a bad extra)
+            return OpenwopConnectionError(
+                f"OpenWOP connection {self.openwop_conn_id!r}: Airflow could not read {env}; set it to a connection "
+                'URI or to JSON such as {"conn_type": "openwop", "host": "https://...", "password": "<API key>", '
+                '"extra": {"timeout": 30}} (extra: a JSON object, or JSON text of one).'
+            )
         return OpenwopConnectionError(
             f"OpenWOP connection {self.openwop_conn_id!r} is not defined; create it in the UI (type OpenWOP) "
             f'or set {env}=\'{{"conn_type": "openwop", "host": "https://...", "password": "<API key>"}}\'.'

@@ -16,8 +16,8 @@ from datetime import timedelta
 from functools import cached_property
 from typing import Any, Literal, NoReturn
 
-from airflow.sdk import BaseOperator, conf
-from airflow.sdk.exceptions import AirflowException
+from airflow.providers.common.compat.sdk import AirflowException, conf
+from airflow.sdk import BaseOperator
 
 from openwop_airflow.exceptions import (
     OpenwopHumanInputError,

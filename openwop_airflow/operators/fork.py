@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from airflow.sdk.exceptions import AirflowException
+from airflow.providers.common.compat.sdk import AirflowException
 
 from openwop_airflow.operators.base import BaseOpenwopRunOperator
 from openwop_airflow.utils.arguments import json_object_argument, string_list_argument

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
-from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
+from airflow.providers.common.compat.sdk import AirflowException, AirflowSensorTimeout, conf
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from openwop_airflow.exceptions import OpenwopRunFailedException
 from openwop_airflow.hooks.openwop import OpenwopHook

@@ -224,8 +224,11 @@ class OpenwopHumanInputTrigger(OpenwopRunTrigger):
         if not hasattr(response, "response_received"):  # dag.test()'s in-process supervisor cannot serve it
             self._readable = False
             self.log.warning(
-                "Cannot read the answer given in Airflow from here; relying on Airflow's API server to resume the "
-                "task when someone answers."
+                "Cannot read the answer given in Airflow from here; %s",
+                "relying on Airflow's API server to resume the task when someone answers."
+                if hitl_support().can_await_input
+                else "this Airflow does not resume a deferred task itself, so only the interrupt closing on the host "
+                "or the response deadline ends this wait.",
             )
             return None
         answered = bool(response.response_received and response.chosen_options)

@@ -99,10 +99,10 @@ class OpenwopRunTrigger(BaseTrigger):
             async with hook.async_client() as client:
                 wait = RunWait(spec, client.retry, self.log)
                 self.log.info(
-                    "Waiting for OpenWOP run %s at %s (after event %s)",
+                    "Waiting for OpenWOP run %s at %s (%s)",
                     self.run_id,
                     client.base_url,
-                    self.last_sequence,
+                    "from its first event" if self.last_sequence is None else f"after event {self.last_sequence}",
                 )
                 result = await wait.run_async(client)
         except WaitTimeoutError as exc:

@@ -100,10 +100,10 @@ class RunWait:
                 raise self.timeout_error() from error
             delay = min(delay, remaining)
         self.log.warning(
-            "OpenWOP run %s: lost contact with the host (%s); resuming after event %s in %.1fs (attempt %d)",
+            "OpenWOP run %s: lost contact with the host (%s); resuming %s in %.1fs (attempt %d)",
             self.spec.run_id,
             error,
-            self.last_sequence,
+            "from its first event" if self.last_sequence is None else f"after event {self.last_sequence}",
             delay,
             self.failures,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import json
 import logging
 import os
@@ -12,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -39,15 +40,37 @@ def unique_dag_id(prefix: str) -> str:
     return f"{prefix}_{os.getpid()}_{next(_DAG_COUNTER)}"
 
 
+def _dagbag_module() -> Any:
+    """The module holding ``DagBag`` and ``sync_bag_to_db``: ``airflow.dag_processing.dagbag`` on Airflow 3.3,
+    ``airflow.models.dagbag`` on 3.1 (3.3 keeps only a deprecated ``DagBag`` alias there)."""
+    try:
+        return importlib.import_module("airflow.dag_processing.dagbag")
+    except ModuleNotFoundError:
+        return importlib.import_module("airflow.models.dagbag")
+
+
+def dag_bag(dag_folder: str | Path) -> Any:
+    """The DAGs of ``dag_folder``, parsed as the DAG processor does (a ``DagBag``)."""
+    return _dagbag_module().DagBag(dag_folder=str(dag_folder))
+
+
 def register_dag(dag: Any) -> None:
     """Serialise a DAG defined in a test into the database, as the DAG processor would."""
     from airflow.dag_processing.bundles.manager import DagBundlesManager
-    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
 
+    dagbag = _dagbag_module()
     DagBundlesManager().sync_bundles_to_db()
-    bag = DagBag(dag_folder=None, collect_dags=False)
+    bag = dagbag.DagBag(dag_folder=None, collect_dags=False)
     bag.bag_dag(dag)
-    sync_bag_to_db(bag, "dags-folder", None)
+    dagbag.sync_bag_to_db(bag, "dags-folder", None)
+
+
+def through_trigger_row(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``kwargs`` as a triggerer reads them back from a trigger's row: serialised in this Airflow's format
+    (``airflow.sdk.serde`` on 3.3, ``BaseSerialization`` on 3.1), encrypted and stored as text."""
+    from airflow.models.trigger import Trigger
+
+    return cast(dict[str, Any], Trigger._decrypt_kwargs(Trigger.encrypt_kwargs(kwargs)))
 
 
 class DagRunResult:
@@ -196,6 +219,30 @@ def first_run(host: DevHost, workflow_id: str | None = None) -> str:
     return wait_until(find)
 
 
+@contextlib.contextmanager
+def dag_test_serves_answer_reads() -> Iterator[None]:
+    """Let a trigger that ``dag.test()`` runs in line read the answer given in Airflow, as a triggerer's
+    supervisor lets it in production (``GetHITLDetailResponse``): the in-process supervisor ``dag.test()`` uses
+    does not serve that read ("Unhandled request"). On Airflow 3.1, where nothing else resumes a deferred
+    question, a test answering one in Airflow needs it; on 3.3 it only lets the trigger's first read succeed."""
+    from airflow.jobs.triggerer_job_runner import HITLDetailResponseResult
+    from airflow.sdk.execution_time.comms import GetHITLDetailResponse
+    from airflow.sdk.execution_time.supervisor import InProcessTestSupervisor
+
+    handle = InProcessTestSupervisor._handle_request
+
+    def serving(self: Any, msg: Any, log: Any, req_id: int) -> None:
+        if not isinstance(msg, GetHITLDetailResponse):
+            return handle(self, msg, log, req_id)
+        response = self.client.hitl.get_detail_response(ti_id=msg.ti_id)
+        self.send_msg(HITLDetailResponseResult.from_api_response(response=response), request_id=req_id)
+        return None
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(InProcessTestSupervisor, "_handle_request", serving)
+        yield
+
+
 # -- Airflow's own REST API, as the UI calls it (human-in-the-loop tests) ------------------------------
 
 #: Airflow users of the simple auth manager, with their passwords, for tests that answer as a person.
@@ -216,6 +263,15 @@ def core_api() -> Any:
     return TestClient(create_app(apps="core"))
 
 
+def waiting_states() -> list[str]:
+    """The states of a task that waits for an answer: ``awaiting_input`` (parked, Airflow 3.3+; 3.1's REST API
+    refuses a state it does not know) or ``deferred``, which ``dag.test()`` shows as ``queued`` while it runs
+    the trigger in line."""
+    from airflow.utils.state import TaskInstanceState
+
+    return [state.value for state in TaskInstanceState if state.value in ("awaiting_input", "deferred", "queued")]
+
+
 class AirflowUser:
     """One person using Airflow's REST API with their own token, as the UI does for them."""
 
@@ -227,12 +283,11 @@ class AirflowUser:
         self.headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
 
     def pending_requests(self, dag_id: str, *, waiting_tasks_only: bool = True) -> list[dict[str, Any]]:
-        """The Required Actions page's list for the DAG: requests without a response whose task waits
-        (``waiting_tasks_only=False``: whatever the task's state, e.g. queued while ``dag.test()`` runs a
-        trigger inline)."""
+        """The Required Actions page's list for the DAG: requests without a response whose task waits (see
+        :func:`waiting_states`; ``waiting_tasks_only=False``: whatever the task's state)."""
         params: dict[str, Any] = {"response_received": "false"}
         if waiting_tasks_only:
-            params["state"] = ["deferred", "awaiting_input"]
+            params["state"] = waiting_states()
         response = self.api.get(f"/api/v2/dags/{dag_id}/dagRuns/~/hitlDetails", params=params, headers=self.headers)
         assert response.status_code == 200, response.text
         return response.json()["hitl_details"]

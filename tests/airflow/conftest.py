@@ -32,7 +32,7 @@ for _name in [n for n in os.environ if n.startswith("AIRFLOW_CONN_")]:
 from collections.abc import Iterator  # noqa: E402
 
 import pytest  # noqa: E402
-from airflow_support import API_KEY, connection_json  # noqa: E402
+from airflow_support import API_KEY, connection_json, dag_test_serves_answer_reads  # noqa: E402
 
 from openwop_core.testing import DevHost  # noqa: E402
 
@@ -56,6 +56,13 @@ def airflow_db() -> Iterator[Path]:
     db.resetdb()
     yield _AIRFLOW_HOME
     shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def answers_readable_in_dag_test() -> Iterator[None]:
+    """``dag.test()`` serves a trigger's read of the answer given in Airflow, as a triggerer does."""
+    with dag_test_serves_answer_reads():
+        yield
 
 
 @pytest.fixture

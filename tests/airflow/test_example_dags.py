@@ -4,9 +4,10 @@ human-in-the-loop example is answered on Airflow's REST API by a person (``ada``
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from airflow.dag_processing.dagbag import DagBag
-from airflow_support import API_KEY, EXAMPLE_DAGS, AirflowUser, in_background, run_dag, wait_for_request
+from airflow_support import API_KEY, EXAMPLE_DAGS, AirflowUser, dag_bag, in_background, run_dag, wait_for_request
 
 EXPECTED = {
     "example_openwop_run",
@@ -18,8 +19,8 @@ EXPECTED = {
 
 
 @pytest.fixture(scope="module")
-def example_bag() -> DagBag:
-    return DagBag(dag_folder=str(EXAMPLE_DAGS))
+def example_bag() -> Any:
+    return dag_bag(EXAMPLE_DAGS)
 
 
 def test_example_dags_load_without_errors(example_bag):

@@ -2,11 +2,13 @@
 (the simple auth manager's users ``ada`` and ``bob``) answer on Airflow's own REST API, with the calls the
 Required Actions page makes, from a background thread.
 
-Not deferrable, the task parks in ``awaiting_input`` (Airflow 3.3) and the API server resumes it when
-someone answers; the run is checked again before the answer is sent. Deferrable, the task waits on
-``OpenwopHumanInputTrigger`` (run inline by ``dag.test()``), which notices at once an interrupt that closes
-on the host (answered elsewhere, timed out there, run cancelled). The answer path of the deferred task
-through a real triggerer and API server is in ``test_hitl_production.py``.
+Not deferrable, the task parks in ``awaiting_input`` (Airflow 3.3; those tests are marked ``airflow33``) and
+the API server resumes it when someone answers; the run is checked again before the answer is sent.
+Deferrable (or on Airflow 3.1, which cannot park a task), the task waits on ``OpenwopHumanInputTrigger`` (run
+inline by ``dag.test()``), which notices at once an interrupt that closes on the host (answered elsewhere,
+timed out there, run cancelled) and, before Airflow 3.3, reads the answer given in Airflow every few seconds.
+The answer path of the deferred task through a real triggerer and API server is in
+``test_hitl_production.py``.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from airflow_support import (
 
 from openwop_airflow.operators.run import OpenwopRunOperator
 from openwop_airflow.triggers.hitl import OpenwopHumanInputTrigger
+from openwop_airflow.utils import hitl
 from openwop_airflow.utils.events import interrupt_to_dict
 from openwop_airflow.utils.hitl import HitlSupport
 from openwop_core import OpenwopClient, resume
@@ -72,9 +75,10 @@ def client_for(host: DevHost) -> OpenwopClient:
     return OpenwopClient(host.base_url, api_key=API_KEY)
 
 
-# -- answered in Airflow (the task parks in awaiting_input) --------------------------------------------------
+# -- answered in Airflow (the task parks in awaiting_input: Airflow 3.3) -------------------------------------
 
 
+@pytest.mark.airflow33
 def test_approve_on_the_required_actions_page_completes_the_run_recording_who_and_when(devhost, capfd, ada):
     """The request shows the approval (subject, body with a run link, Approve/Reject, a feedback field);
     ada's answer through the REST API reaches the run with decidedBy=ada and decidedAt=Airflow's time."""
@@ -124,6 +128,7 @@ def test_approve_on_the_required_actions_page_completes_the_run_recording_who_an
     assert API_KEY not in result.output
 
 
+@pytest.mark.airflow33
 def test_reject_fails_the_task_with_the_runs_error(devhost, capfd, bob):
     dag = make_dag("hitl_reject", workflow_id="conformance-approval")
 
@@ -142,6 +147,7 @@ def test_reject_fails_the_task_with_the_runs_error(devhost, capfd, bob):
     assert f"OpenWOP run {run_id} ended failed: approval_rejected" in result.output
 
 
+@pytest.mark.airflow33
 def test_clarification_is_a_form_of_its_questions_and_an_unanswered_one_is_asked_again(devhost, capfd, ada):
     """The clarification's question becomes a form field; an empty answer is not sent but asked again
     (the same request, pending again); the next answer completes the run."""
@@ -176,6 +182,7 @@ def test_clarification_is_a_form_of_its_questions_and_an_unanswered_one_is_asked
     assert record["resume_value"]["decidedAt"] == record["decided_at"]
 
 
+@pytest.mark.airflow33
 def test_a_run_that_asks_twice_is_asked_twice(devhost, capfd, ada, bob):
     """Reject loops the run back to the gate, which asks again: the task's request is pending again (Airflow
     cleared ada's earlier answer from it) and bob's answer completes the run. Both answers reached the run."""
@@ -221,6 +228,7 @@ TWO_QUESTIONS = {
 }
 
 
+@pytest.mark.airflow33
 def test_a_different_second_question_fails_clearly_because_airflow_keeps_the_first_text(
     capfd, monkeypatch, tmp_path, ada
 ):
@@ -253,9 +261,86 @@ def test_a_different_second_question_fails_clearly_because_airflow_keeps_the_fir
         assert [a["subject"] for a in result.xcom("review", "human_answers")] == ["Ship it?"]
 
 
+# -- answered in Airflow while deferred (how Airflow 3.1 waits) -----------------------------------------------
+
+
+def cannot_park(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the provider see an Airflow that cannot park a task in ``awaiting_input`` (as 3.1; a no-op there)."""
+    real = hitl.HitlSupport
+    monkeypatch.setattr(hitl, "HitlSupport", lambda **found: real(**{**found, "can_await_input": False}))
+
+
+def test_without_parking_the_task_defers_and_its_trigger_reads_each_answer(devhost, capfd, monkeypatch, ada, bob):
+    """An Airflow that cannot park a task (3.1; simulated on 3.3, where the API server would otherwise resume the
+    task itself) defers it to the question's trigger, which reads the answer given in Airflow. Reject loops the
+    run back to the gate: the task asks again, defers again, and bob's answer completes the run. Both answers
+    reached the run, with who gave them."""
+    cannot_park(monkeypatch)
+    dag = make_dag("hitl_deferred_answers", workflow_id="conformance-approval-reject-loopback")
+
+    def answer() -> None:
+        assert ada.respond(wait_for_request(ada, dag.dag_id), ["Reject"], {"feedback": "revise it"}).status_code == 200
+        assert bob.respond(wait_for_request(bob, dag.dag_id), ["Approve"]).status_code == 200
+
+    with in_background(answer):
+        result = run_dag(dag, capfd)
+
+    assert result.state == "success", result.output[-3000:]
+    (run_id,) = devhost.run_ids()
+    assert result.output.count("[DAG TEST] running trigger in line") == 2
+    received = events_of(devhost, run_id, "approval.received")
+    assert [(r["action"], r["decidedBy"]) for r in received] == [("reject", "ada"), ("accept", "bob")]
+    assert received[0]["feedback"] == "revise it"
+    assert len(resolutions(devhost, run_id)) == 2
+    assert [a["decided_by"] for a in result.xcom("review", "human_answers")] == ["ada", "bob"]
+    assert devhost.get_run(run_id)["status"] == "completed"
+
+
+async def test_before_airflow_3_3_a_question_trigger_reads_the_answer_until_there_is_one(devhost, monkeypatch):
+    """Airflow before 3.3 does not resume a deferred task when someone answers (simulated on 3.3): the question's
+    trigger reads the response every ``response_check_interval`` seconds and fires the answer itself, leaving
+    the run waiting for the task to send it."""
+    cannot_park(monkeypatch)
+    reads: list[str] = []
+    answered = SimpleNamespace(
+        response_received=True,
+        chosen_options=["Approve"],
+        params_input={"feedback": "ok"},
+        responded_at="2026-01-02T03:04:05+00:00",
+        responded_by_user=SimpleNamespace(id="ada", name="ada"),
+    )
+    waiting = SimpleNamespace(response_received=False, chosen_options=None)
+
+    def read_response(self, ti_id):
+        reads.append(ti_id)
+        return answered if len(reads) >= 4 else waiting
+
+    monkeypatch.setattr(HitlSupport, "read_response", read_response)
+    with client_for(devhost) as client:
+        run_id = client.runs_create("conformance-approval").run_id
+        asked = client.wait_for_run(run_id, stop_on_interrupt=True, timeout=30)
+    ask = {"interrupt": interrupt_to_dict(asked.interrupt), "last_sequence": asked.last_sequence}
+    trigger = OpenwopHumanInputTrigger(ti_id="0190", ask=ask, response_check_interval=0.05)
+
+    (event,) = await asyncio.wait_for(collect(trigger), 30)
+
+    assert reads == ["0190"] * 4
+    assert event.payload["chosen_options"] == ["Approve"]
+    assert event.payload["params_input"] == {"feedback": "ok"}
+    assert event.payload["responded_by_user"] == {"id": "ada", "name": "ada"}
+    assert event.payload["ask"] == ask
+    assert devhost.get_run(run_id)["status"] == "waiting-approval"
+    assert resolutions(devhost, run_id) == []
+
+
+async def collect(trigger: OpenwopHumanInputTrigger) -> list:
+    return [event async for event in trigger.run()]
+
+
 # -- the interrupt closes on the host ------------------------------------------------------------------------
 
 
+@pytest.mark.airflow33
 def test_parked_task_answered_after_the_interrupt_was_resolved_elsewhere_sends_nothing(devhost, capfd, ada):
     """Resolved with the host's API while the task is parked: ada's later answer is not sent (no double
     resolve) and the task follows the run to its end."""
@@ -278,6 +363,7 @@ def test_parked_task_answered_after_the_interrupt_was_resolved_elsewhere_sends_n
     assert "the answer ada gave in Airflow was not sent" in result.output
 
 
+@pytest.mark.airflow33
 def test_parked_task_answered_after_the_run_was_cancelled_fails_without_sending(devhost, capfd, ada):
     dag = make_dag("hitl_cancelled_parked", workflow_id="conformance-approval")
 

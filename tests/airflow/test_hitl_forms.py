@@ -9,8 +9,7 @@ import json
 from datetime import datetime, timezone
 
 import pytest
-from airflow.sdk.serde import deserialize, serialize
-from airflow_support import API_KEY
+from airflow_support import API_KEY, through_trigger_row
 
 from openwop_airflow.exceptions import OpenwopTriggerEventError
 from openwop_airflow.triggers.hitl import OpenwopHumanInputTrigger
@@ -136,12 +135,8 @@ def test_a_resume_schema_becomes_typed_fields_and_the_answer_an_object():
     request = request_for(EXTERNAL, run_url=RUN_URL)
 
     assert request.options == ["Submit"]
-    assert request.params["amount"] == {
-        "value": None,
-        "description": "In EUR",
-        "schema": {"type": "number", "title": "amount"},
-        "source": None,
-    }
+    amount = {k: v for k, v in request.params["amount"].items() if k != "source"}  # "source": Airflow 3.3+
+    assert amount == {"value": None, "description": "In EUR", "schema": {"type": "number", "title": "amount"}}
     assert request.params["reference"]["schema"]["type"] == ["string", "null"]  # optional
     assert request.params["reference"]["value"] == "n/a"
     value = resume_value_for(EXTERNAL, answer(["Submit"], {"amount": 12.5, "reference": None}, who="bob"))
@@ -197,7 +192,7 @@ def test_trigger_serialises_to_plain_json_without_the_key():
     assert classpath == "openwop_airflow.triggers.hitl.OpenwopHumanInputTrigger"
     assert json.loads(json.dumps(kwargs)) == kwargs
     assert API_KEY not in json.dumps(kwargs)
-    rebuilt = OpenwopHumanInputTrigger(**deserialize(serialize(kwargs)))
+    rebuilt = OpenwopHumanInputTrigger(**through_trigger_row(kwargs))
     assert rebuilt.serialize() == (classpath, kwargs)
     assert (rebuilt.run_id, rebuilt.last_sequence, rebuilt.response_deadline) == ("run_1", 4, 1_900_000_000.0)
 

@@ -10,7 +10,7 @@ import socket
 import certifi
 import pytest
 from airflow.sdk import Connection
-from airflow_support import API_KEY, connection_json
+from airflow_support import API_KEY, AirflowUser, connection_json
 
 from openwop_airflow.exceptions import OpenwopConnectionError
 from openwop_airflow.hooks.connection import settings_from_connection
@@ -115,9 +115,19 @@ def test_missing_connection_says_how_to_define_it():
 
 
 def test_extra_that_is_not_json_names_the_connection(monkeypatch):
+    """Airflow 3.3 hands the connection over and the hook names the bad extra; Airflow 3.1 already refuses the
+    variable (as if it were unset), and the hook says the variable could not be read."""
     monkeypatch.setenv("AIRFLOW_CONN_BROKEN", json.dumps({"conn_type": "openwop", "host": "https://h", "extra": "{"}))
-    with pytest.raises(OpenwopConnectionError, match="'broken': extra is not valid JSON"):
+    with pytest.raises(
+        OpenwopConnectionError, match=r"'broken': (extra is not valid JSON|Airflow could not read AIRFLOW_CONN_BROKEN)"
+    ):
         OpenwopHook("broken").get_conn()
+
+
+def test_a_connection_variable_airflow_cannot_parse_is_named_not_called_missing(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_CONN_GARBLED", '{"conn_type": "openwop", "host": ')
+    with pytest.raises(OpenwopConnectionError, match="'garbled': Airflow could not read AIRFLOW_CONN_GARBLED; set it"):
+        OpenwopHook("garbled").get_conn()
 
 
 def test_bad_api_key_format_names_the_connection(monkeypatch):
@@ -180,16 +190,20 @@ def test_test_connection_reports_an_unreachable_host(monkeypatch):
     assert f"Cannot reach the OpenWOP host: Could not connect to http://127.0.0.1:{port}" in message
 
 
-def test_the_ui_test_button_path_works_for_an_unsaved_connection(devhost):
-    """The UI's Test runs ``Connection.test_connection()`` on a connection that is not stored anywhere yet."""
-    ok, message = Connection(
-        conn_id="not_saved_yet", conn_type="openwop", host=devhost.base_url, password=API_KEY
-    ).test_connection()
-    assert ok, message
-    assert "API key accepted" in message
+def test_the_ui_test_button_works_for_an_unsaved_connection(devhost):
+    """The UI's Test button posts the form to ``/api/v2/connections/test``: Airflow runs ``test_connection()`` on
+    a connection that is not stored anywhere yet."""
+    ada = AirflowUser("ada")
 
-    ok, message = Connection(
-        conn_id="not_saved_yet", conn_type="openwop", host=devhost.base_url, password="wrong"
-    ).test_connection()
-    assert not ok
-    assert "rejected the API key" in message
+    def test(password: str) -> dict:
+        form = {"connection_id": "not_saved_yet", "conn_type": "openwop", "host": devhost.base_url}
+        response = ada.api.post("/api/v2/connections/test", json={**form, "password": password}, headers=ada.headers)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    accepted = test(API_KEY)
+    assert accepted["status"], accepted["message"]
+    assert "API key accepted" in accepted["message"]
+    rejected = test("wrong")
+    assert not rejected["status"]
+    assert "rejected the API key" in rejected["message"]

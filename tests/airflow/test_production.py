@@ -1,10 +1,10 @@
 """As production runs it: a real scheduler (LocalExecutor), a real ``airflow triggerer`` and the API server,
-each its own process, sharing a temporary Airflow home and SQLite database.
+each its own process, sharing a temporary Airflow home and SQLite database (one deployment for the module).
 
-Two deferred OpenWOP tasks wait in the triggerer. The triggerer is killed (SIGKILL) mid-wait and a new one
-started: the first task still ends with the run's outputs and the host saw exactly one run for it. The
-second task is then marked failed through the REST API, as a user would in the UI: the new triggerer's
-``on_kill`` cancels its remote run.
+A deferred OpenWOP task waits in the triggerer. The triggerer is killed (SIGKILL) mid-wait and a new one
+started: the task still ends with the run's outputs and the host saw exactly one run for it. Another deferred
+task is marked failed through the REST API, as a user would in the UI: the triggerer's ``on_kill`` cancels its
+remote run (Airflow 3.3+: ``BaseTrigger.on_kill``; Airflow 3.1 leaves the run alone).
 """
 
 from __future__ import annotations
@@ -30,21 +30,24 @@ from openwop_core.testing import DevHost
 pytestmark = pytest.mark.slow
 
 DAG_ID = "openwop_production_check"
+KILL_DAG_ID = "openwop_production_kill"
 DAG_FILE = textwrap.dedent(
     f'''
-    """Two deferred waits for the production test."""
+    """Deferred waits for the production test: one survives a triggerer crash, one is killed by a user."""
     import pendulum
     from airflow.sdk import DAG
 
     from openwop_airflow.operators.run import OpenwopRunOperator
 
-    with DAG("{DAG_ID}", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), catchup=False):
+    START = pendulum.datetime(2024, 1, 1, tz="UTC")
+    with DAG("{DAG_ID}", schedule=None, start_date=START, catchup=False):
         OpenwopRunOperator(
             task_id="survives_restart",
             workflow_id="conformance-identity-slow",
             inputs={{"payload": {{"from": "production test"}}}},
             deferrable=True,
         )
+    with DAG("{KILL_DAG_ID}", schedule=None, start_date=START, catchup=False):
         OpenwopRunOperator(
             task_id="killed_by_user",
             workflow_id="conformance-cancellable",
@@ -129,6 +132,18 @@ class Deployment:
         self.processes[name] = process
         return process
 
+    def start_all(self, *, triggerer: str = "triggerer") -> None:
+        """Migrate the database, serialise the DAGs, start the API server, the scheduler and a triggerer
+        (its log named ``triggerer``), and wait until the API server answers."""
+        self.airflow("db", "migrate", timeout=180)
+        self.airflow("dags", "reserialize", timeout=180)
+        self.start("api-server", "api-server")
+        self.start("scheduler", "scheduler")
+        self.start(triggerer, "triggerer")
+        wait_for(
+            "the API server", lambda: _get(f"http://127.0.0.1:{self.port}/api/v2/monitor/health") == 200, self, 120
+        )
+
     def log(self, name: str) -> str:
         path = self.root / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
@@ -179,72 +194,56 @@ def wait_for(what: str, predicate, deployment: Deployment, timeout: float) -> ob
         time.sleep(0.5)
 
 
-@pytest.fixture
-def deployment(tmp_path: Path) -> Iterator[tuple[Deployment, DevHost]]:
-    workflows = tmp_path / "workflows"
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Deployment, DevHost]]:
+    """The running deployment (API server, scheduler, a first triggerer) and its OpenWOP host."""
+    root = tmp_path_factory.mktemp("production")
+    workflows = root / "workflows"
     workflows.mkdir()
     (workflows / "identity_slow.json").write_text(json.dumps(SLOW_IDENTITY))
     with DevHost(api_key=API_KEY, workflows_dir=workflows) as host:
-        deployment = Deployment(tmp_path, host)
+        airflow = Deployment(root, host)
         try:
-            yield deployment, host
+            airflow.start_all(triggerer="triggerer-1")
+            yield airflow, host
         finally:
-            deployment.stop_all()
+            airflow.stop_all()
+
+
+def start_dag_run(api: httpx.Client, dag_id: str) -> str:
+    response = api.post(f"/api/v2/dags/{dag_id}/dagRuns", json={"logical_date": None})
+    assert response.status_code == 200, response.text
+    return str(response.json()["dag_run_id"])
+
+
+def deferred_in_triggerer(airflow: Deployment, dag_id: str) -> list[tuple[str, int]]:
+    """``(task_id, triggerer_id)`` of the DAG's deferred tasks whose trigger a triggerer runs."""
+    rows = airflow.query(
+        "select ti.task_id, t.triggerer_id from task_instance ti join trigger t on ti.trigger_id = t.id "
+        "where ti.dag_id = ? and ti.state = 'deferred' and t.triggerer_id is not null",
+        dag_id,
+    )
+    return [(task_id, triggerer) for task_id, triggerer in rows]
 
 
 @pytest.mark.timeout(420, method="thread")
-def test_deferred_wait_survives_a_triggerer_crash_and_a_user_kill_cancels(deployment):
+def test_deferred_wait_survives_a_triggerer_crash(deployment):
     airflow, host = deployment
-    airflow.airflow("db", "migrate", timeout=180)
-    airflow.airflow("dags", "reserialize", timeout=180)
-    airflow.start("api-server", "api-server")
-    airflow.start("scheduler", "scheduler")
-    first_triggerer = airflow.start("triggerer-1", "triggerer")
-    wait_for(
-        "the API server",
-        lambda: _get(f"http://127.0.0.1:{airflow.port}/api/v2/monitor/health") == 200,
-        airflow,
-        120,
-    )
     with airflow.api() as api:
-        response = api.post(f"/api/v2/dags/{DAG_ID}/dagRuns", json={"logical_date": None})
-        assert response.status_code == 200, response.text
-        dag_run_id = response.json()["dag_run_id"]
+        dag_run_id = start_dag_run(api, DAG_ID)
+        wait_for("the task deferred in the triggerer", lambda: deferred_in_triggerer(airflow, DAG_ID), airflow, 180)
+        assert host.runs_created("conformance-identity-slow") == 1
+        old_triggerer = {triggerer for _, triggerer in deferred_in_triggerer(airflow, DAG_ID)}
 
-        def deferred_in_triggerer() -> bool:
-            rows = airflow.query(
-                "select ti.task_id, t.triggerer_id from task_instance ti join trigger t on ti.trigger_id = t.id "
-                "where ti.dag_id = ? and ti.state = 'deferred'",
-                DAG_ID,
-            )
-            return len(rows) == 2 and all(triggerer is not None for _, triggerer in rows)
-
-        wait_for("both tasks deferred and running in the triggerer", deferred_in_triggerer, airflow, 180)
-        assert host.runs_created() == 2
-        old_triggerer = {row[0] for row in airflow.query("select triggerer_id from trigger")}
-
-        first_triggerer.send_signal(signal.SIGKILL)
-        first_triggerer.wait(timeout=30)
+        airflow.processes["triggerer-1"].send_signal(signal.SIGKILL)
+        airflow.processes["triggerer-1"].wait(timeout=30)
         airflow.start("triggerer-2", "triggerer")
 
         def picked_up_again() -> bool:
             ids = {row[0] for row in airflow.query("select triggerer_id from trigger")}
             return bool(ids) and None not in ids and not ids & old_triggerer
 
-        wait_for("the new triggerer to take over both triggers", picked_up_again, airflow, 120)
-
-        (killed_run,) = [r for r in host.run_ids() if host.get_run(r)["workflowId"] == "conformance-cancellable"]
-        response = api.patch(
-            f"/api/v2/dags/{DAG_ID}/dagRuns/{dag_run_id}/taskInstances/killed_by_user",
-            json={"new_state": "failed"},
-        )
-        assert response.status_code == 200, response.text
-        wait_for(
-            "the user kill to cancel the remote run",
-            lambda: host.get_run(killed_run)["status"] == "cancelled",
-            airflow,
-            60,
-        )
+        wait_for("the new triggerer to take over the trigger", picked_up_again, airflow, 120)
 
         def survivor_state() -> str | None:
             (state,) = airflow.query(
@@ -263,12 +262,38 @@ def test_deferred_wait_survives_a_triggerer_crash_and_a_user_kill_cancels(deploy
         assert links["extra_links"]["OpenWOP run"] == f"{host.base_url}/v1/runs/{run_id}"
 
     assert host.runs_created("conformance-identity-slow") == 1
-    assert host.runs_created() == 2
     task_logs = {str(p): p.read_text(errors="replace") for p in (airflow.root / "home" / "logs").rglob("*.log")}
     resumed = [text for path, text in task_logs.items() if "survives_restart" in path and ".trigger." in path]
     assert any("Waiting for OpenWOP run" in text and "run completed" in text for text in resumed)
     everything = "".join(task_logs.values()) + "".join(airflow.log(name) for name in airflow.processes)
     assert API_KEY not in everything
+
+
+@pytest.mark.airflow33
+@pytest.mark.timeout(420, method="thread")
+def test_a_user_killing_a_deferred_task_cancels_its_run(deployment):
+    """Airflow 3.3 calls ``BaseTrigger.on_kill`` when a user ends a deferred task (mark failed, success or clear);
+    the trigger then cancels the remote run (``cancel_on_kill``)."""
+    airflow, host = deployment
+    with airflow.api() as api:
+        dag_run_id = start_dag_run(api, KILL_DAG_ID)
+        wait_for(
+            "the task deferred in the triggerer", lambda: deferred_in_triggerer(airflow, KILL_DAG_ID), airflow, 180
+        )
+        (killed_run,) = [r for r in host.run_ids() if host.get_run(r)["workflowId"] == "conformance-cancellable"]
+        response = api.patch(
+            f"/api/v2/dags/{KILL_DAG_ID}/dagRuns/{dag_run_id}/taskInstances/killed_by_user",
+            json={"new_state": "failed"},
+        )
+        assert response.status_code == 200, response.text
+        wait_for(
+            "the user kill to cancel the remote run",
+            lambda: host.get_run(killed_run)["status"] == "cancelled",
+            airflow,
+            60,
+        )
+    everything = "".join(p.read_text(errors="replace") for p in (airflow.root / "home" / "logs").rglob("*.log"))
+    assert API_KEY not in everything + "".join(airflow.log(name) for name in airflow.processes)
 
 
 def xcom_value(api: httpx.Client, dag_run_id: str, task_id: str, key: str) -> object:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import airflow
 import jsonschema
+import pytest
 
 from openwop_airflow.get_provider_info import get_provider_info
 
@@ -37,30 +38,47 @@ def test_every_declared_module_and_class_imports():
         assert getattr(importlib.import_module(module), name)
 
 
-def test_providers_manager_registers_the_connection_type_and_its_form():
+def test_providers_manager_registers_the_provider_its_hook_link_and_triggers():
     from airflow.providers_manager import ProvidersManager
-    from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
+
+    try:  # the task SDK's registry of hooks (Airflow 3.3); Airflow 3.1 keeps them in ProvidersManager
+        from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime as HookRegistry
+    except ModuleNotFoundError:
+        from airflow.providers_manager import ProvidersManager as HookRegistry
 
     manager = ProvidersManager()
     assert "openwop-integrations" in manager.providers
-    hook = ProvidersManagerTaskRuntime().hooks["openwop"]
+    hook = HookRegistry().hooks["openwop"]
     assert hook.hook_class_name == "openwop_airflow.hooks.openwop.OpenwopHook"
     assert hook.connection_id_attribute_name == "openwop_conn_id"
-    assert manager.field_behaviours["openwop"]["relabeling"]["password"] == "API key"
-    assert "login" in manager.field_behaviours["openwop"]["hidden_fields"]
-    widgets = manager.connection_form_widgets
-    assert widgets["extra__openwop__timeout"].field["schema"]["title"] == "Request timeout (s)"
-    assert widgets["extra__openwop__ui_base_url"].field["schema"]["format"] == "url"
     assert "openwop_airflow.links.OpenwopRunLink" in manager.extra_links_class_names
     assert ("openwop_airflow.triggers.run", "openwop-integrations") in {
         (t.trigger_class_name, t.package_name) for t in manager.trigger
     }
 
 
-def test_ui_connection_form_metadata():
-    """What the Airflow 3 UI's connection form receives (GET /ui/connections/hook_meta)."""
-    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+@pytest.mark.airflow33
+def test_providers_manager_reads_the_form_from_the_provider_info():
+    """Airflow 3.2+ builds the connection form from the provider info's ``conn-fields`` and
+    ``ui-field-behaviour`` (3.1 asks the hook; both end in the same form, see the next test)."""
+    from airflow.providers_manager import ProvidersManager
 
+    manager = ProvidersManager()
+    assert manager.field_behaviours["openwop"]["relabeling"]["password"] == "API key"
+    assert "login" in manager.field_behaviours["openwop"]["hidden_fields"]
+    widgets = manager.connection_form_widgets
+    assert widgets["extra__openwop__timeout"].field["schema"]["title"] == "Request timeout (s)"
+    assert widgets["extra__openwop__ui_base_url"].field["schema"]["format"] == "url"
+
+
+def test_ui_connection_form_metadata():
+    """What the Airflow 3 UI's connection form receives (GET /ui/connections/hook_meta), computed afresh as by an
+    API server's first request: Airflow 3.1 asks the hook for it only when the hook is first imported there."""
+    from airflow.api_fastapi.core_api.services.ui.connections import HookMetaService
+    from airflow.providers_manager import ProvidersManager
+
+    ProvidersManager()._cleanup()
+    HookMetaService.hook_meta_data.cache_clear()
     (meta,) = [m for m in HookMetaService.hook_meta_data() if m.connection_type == "openwop"]
     assert meta.hook_name == "OpenWOP"
     fields = meta.standard_fields
@@ -77,6 +95,7 @@ def test_ui_connection_form_metadata():
         "stream_idle_timeout",
     }
     assert meta.extra_fields["verify"]["value"] is True
+    assert meta.extra_fields["timeout"]["schema"]["title"] == "Request timeout (s)"
 
 
 def test_airflow_providers_list_shows_the_provider():

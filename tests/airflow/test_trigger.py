@@ -9,9 +9,8 @@ import json
 import time
 
 import pytest
-from airflow.sdk.serde import deserialize, serialize
 from airflow.triggers.base import TriggerEvent
-from airflow_support import API_KEY, connection_json
+from airflow_support import API_KEY, connection_json, through_trigger_row
 
 from openwop_airflow.hooks.client_cache import shared_client_count
 from openwop_airflow.triggers.run import OpenwopRunTrigger
@@ -79,7 +78,7 @@ def test_serialize_round_trip_is_plain_json_without_the_key(devhost):
         "cancel_on_kill": True,
     }
     assert json.loads(json.dumps(kwargs)) == kwargs
-    rebuilt = OpenwopRunTrigger(**deserialize(serialize(kwargs)))
+    rebuilt = OpenwopRunTrigger(**through_trigger_row(kwargs))
     assert rebuilt.serialize() == (classpath, kwargs)
     assert API_KEY not in json.dumps(kwargs) + repr(trigger)
 

@@ -28,7 +28,7 @@ if _STANDALONE:
         importlib.util.module_from_spec(_spec)
     )  # sets AIRFLOW_HOME & co, imports nothing of Airflow
 
-from airflow_support import API_KEY, connection_json  # noqa: E402
+from airflow_support import API_KEY, connection_json, dag_test_serves_answer_reads  # noqa: E402
 
 from openwop_core.testing import DevHost  # noqa: E402
 
@@ -57,6 +57,14 @@ def reliability_airflow_db() -> Iterator[None]:
     yield
     if _STANDALONE:
         shutil.rmtree(os.environ["AIRFLOW_HOME"], ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def reliability_answers_readable_in_dag_test() -> Iterator[None]:
+    """``dag.test()`` serves a trigger's read of the answer given in Airflow, as a triggerer does (see
+    ``airflow_support.dag_test_serves_answer_reads``)."""
+    with dag_test_serves_answer_reads():
+        yield
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import pendulum
 import pytest
 from airflow.sdk import DAG
 from airflow_support import run_dag, unique_dag_id
-from reliability_support import retry_gaps, wait_until
+from reliability_support import retry_gaps, stream_connections, wait_until
 
 from openwop_airflow.operators.base import BaseOpenwopRunOperator
 from openwop_airflow.operators.run import OpenwopRunOperator
@@ -167,7 +167,9 @@ def test_a_wait_rides_out_a_host_outage(devhost: DevHost, capfd: pytest.CaptureF
 
     def take_the_host_down() -> None:
         wait_until(lambda: devhost.run_ids() and devhost.get_run(devhost.run_ids()[0])["status"] == "running")
-        time.sleep(0.3)  # the task is following the run's events now
+        # the waiter (the task, or its trigger once deferred) has asked for the run's events: down while it reads
+        wait_until(lambda: stream_connections(devhost, devhost.run_ids()[0]))
+        time.sleep(0.3)
         devhost.stop()
         started = time.monotonic()
         time.sleep(3.0)

@@ -20,9 +20,8 @@ from typing import Any
 
 import pendulum
 import pytest
-from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk import DAG, XComArg, task
-from airflow_support import API_KEY, EXAMPLE_DAGS, DagRunResult, run_dag, unique_dag_id
+from airflow_support import API_KEY, EXAMPLE_DAGS, DagRunResult, dag_bag, run_dag, unique_dag_id
 from reliability_support import SecretSearch, TlsHost, TlsMaterial, make_tls_material, token_secret_part
 from sqlalchemy import select
 
@@ -133,7 +132,7 @@ def token_dag(devhost: DevHost, tokens: list[str]) -> DAG:
 
 
 def test_no_example_dag_or_task_leaks_the_key_or_a_token(devhost: DevHost, capfd: pytest.CaptureFixture[str]) -> None:
-    bag = DagBag(dag_folder=str(EXAMPLE_DAGS))
+    bag = dag_bag(EXAMPLE_DAGS)
     assert bag.import_errors == {}
     tokens: list[str] = []
     outputs: list[str] = []

@@ -5,7 +5,7 @@
    event carrying the run's real end and last sequence.
 2. Process faults: the trigger is killed (its task cancelled, ``cleanup`` run, as when a triggerer stops) at
    generated points mid-wait, one to three times, and rebuilt each time from its serialised form (the class
-   path and kwargs, through JSON and Airflow's serde, as the triggerer reloads it from the database). The
+   path and kwargs, through a trigger row's encoding, as the triggerer reloads it from the database). The
    last one fires the right event, sees every event after its cursor exactly once, and the run was never
    cancelled by the restarts.
 """
@@ -19,11 +19,10 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import pytest
-from airflow.sdk.serde import deserialize, serialize
-from airflow_support import API_KEY, connection_json
+from airflow_support import API_KEY, connection_json, through_trigger_row
 from hypothesis import given
 from hypothesis import strategies as st
 from reliability_support import (
@@ -149,11 +148,10 @@ def restart_cases(draw: st.DrawFn) -> RestartCase:
 
 
 def rebuild(classpath: str, kwargs: dict[str, Any]) -> OpenwopRunTrigger:
-    """What a triggerer does with a trigger row: JSON kwargs through Airflow's serde, class from its path."""
-    stored = json.loads(json.dumps(serialize(kwargs)))
+    """What a triggerer does with a trigger row: kwargs back from the row, class from its path."""
     module, _, name = classpath.rpartition(".")
     cls = getattr(importlib.import_module(module), name)
-    trigger = cls(**cast(dict[str, Any], deserialize(stored)))
+    trigger = cls(**through_trigger_row(kwargs))
     assert isinstance(trigger, OpenwopRunTrigger)
     return trigger
 
