@@ -13,6 +13,7 @@ import json
 import re
 import textwrap
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -64,6 +65,11 @@ def deployment(tmp_path: Path) -> Iterator[tuple[Deployment, DevHost]]:
             deployment.stop_all()
 
 
+def _moment(stamp: str) -> datetime:
+    """A log line's ISO timestamp (``...Z`` or ``+00:00``) as an aware datetime."""
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
 def as_ada(deployment: Deployment) -> httpx.Client:
     base = f"http://127.0.0.1:{deployment.port}"
     response = httpx.post(f"{base}/auth/token", json={"username": "ada", "password": PASSWORD}, timeout=10)
@@ -96,18 +102,31 @@ def test_deferred_questions_are_answered_on_the_rest_api_and_the_runs_complete(d
             return listed[0] if listed and in_triggerer else None
 
         def settled(task_id: str) -> bool:
-            """The scheduler has processed the executor's report of every workload of the task so far (each
-            ended by deferring). An answer that resumes the task before that races an Airflow check: the late
-            report of the workload that deferred marks the resumed task failed, "state changed externally".
-            People are slower. (A report may be processed after a trigger already resumed the task, so its
-            line need not say ``state=deferred``.) Deferrals are counted in the task's own log, which every
-            Airflow version writes; the scheduler's log shows them only where it carries the workers' output."""
+            """The scheduler has processed the executor's reports of the task's workloads so far (each ended by
+            deferring). An answer that resumes the task before that races Airflow: a report processed while
+            the resumed task runs (its key is the same) marks it failed, "state changed externally". People
+            are slower. A report per deferral, or, as the executor sometimes merges the reports of one key,
+            a report logged after the last deferral and 10 s of quiet since it."""
             logs = (airflow.root / "home" / "logs" / f"dag_id={DAG_ID}").rglob(f"task_id={task_id}/attempt=*.log")
-            task_logs = [path for path in logs if ".trigger." not in path.name]
-            deferred = sum(path.read_text(errors="replace").count("Pausing task as DEFERRED") for path in task_logs)
-            log = airflow.log("scheduler")
-            finished = len(re.findall(rf"TaskInstance Finished: dag_id={DAG_ID}, task_id={task_id},", log))
-            return deferred > 0 and finished >= deferred
+            deferrals = [
+                _moment(json.loads(line)["timestamp"])
+                for path in logs
+                if ".trigger." not in path.name
+                for line in path.read_text(errors="replace").splitlines()
+                if "Pausing task as DEFERRED" in line
+            ]
+            reports = [
+                _moment(stamp)
+                for stamp in re.findall(
+                    rf"^(\S+) .*TaskInstance Finished: dag_id={DAG_ID}, task_id={task_id},",
+                    airflow.log("scheduler"),
+                    flags=re.MULTILINE,
+                )
+            ]
+            if not deferrals or not reports:
+                return False
+            quiet = datetime.now(timezone.utc) - max(deferrals) > timedelta(seconds=10)
+            return len(reports) >= len(deferrals) or (max(reports) > max(deferrals) and quiet)
 
         def respond(task_id: str, option: str, feedback: str) -> dict:
             wait_for(f"the scheduler to settle {task_id}'s deferral", lambda: settled(task_id), airflow, 60)
