@@ -96,6 +96,7 @@ async def test_run_fires_one_success_event(devhost, capfd):
     assert payload["run_status"] == "completed"
     assert isinstance(payload["last_sequence"], int)
     assert f"OpenWOP run {run_id}: run completed" in log.text
+    assert f"Waiting for OpenWOP run {run_id} at {devhost.base_url} (from its first event)" in log.text
     json.dumps(payload)
 
 
