@@ -59,10 +59,17 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
     ),
 }
 
-#: How the standard fields look for this connection type.
+#: How the standard fields look for this connection type. The port has a field of its own and is asked for
+#: even when it is the scheme's default: Airflow 3.3's Test button in the connections list sends an empty
+#: port as 0 and then refuses the test ("The host or port to test differs from the stored connection").
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "hidden-fields": ["login"],
-    "relabeling": {"host": "Base URL", "password": "API key", "schema": "Scheme (if the host has none)"},
+    "relabeling": {
+        "host": "Base URL (without the port)",
+        "port": "Port (also 443 or 80; Test needs it)",
+        "password": "API key",
+        "schema": "Scheme (if the host has none)",
+    },
     "placeholders": {
         "host": "https://openwop.example.com",
         "password": "the host's API key",

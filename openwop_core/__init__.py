@@ -54,7 +54,7 @@ from .models import (
     WorkflowDefinition,
 )
 from .retry import RetryPolicy
-from .waiting import RunTracker, WaitResult, describe_event
+from .waiting import ProgressLines, RunTracker, WaitResult, describe_event
 from .webhooks import WebhookVerificationError, sign_webhook, verify_webhook_signature
 
 __all__ = [
@@ -84,6 +84,7 @@ __all__ = [
     "OpenwopError",
     "PendingInterrupt",
     "PermissionDeniedError",
+    "ProgressLines",
     "RateLimitedError",
     "ResponseFormatError",
     "RetryPolicy",

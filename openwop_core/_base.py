@@ -39,6 +39,8 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_CONNECT_TIMEOUT = 10.0
 #: Real hosts send no keepalives; a read silent this long means "reconnect", never "failed".
 DEFAULT_STREAM_IDLE_TIMEOUT = 90.0
+#: What OpenSSL reports when the server answers a TLS ClientHello with plain HTTP.
+_PLAIN_HTTP_ANSWERS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE")
 USER_AGENT = f"openwop-integrations/{__version__} httpx/{httpx.__version__} python/{platform.python_version()}"
 
 
@@ -196,13 +198,17 @@ class ClientSettings:
             body=response.content,
             headers=response.headers,
             method=call.endpoint.method,
-            path=call.safe_path,
+            path=self.shown_path(call),
             trace_id=trace_id_of(response),
         )
 
+    def shown_path(self, call: Call[Any]) -> str:
+        """The call's path as requested, with the base URL's path prefix (``/openwop/v1/runs``), for errors."""
+        return urlsplit(self.base_url).path.rstrip("/") + call.safe_path
+
     def transport_error(self, call: Call[Any], exc: Exception, *, streaming: bool = False) -> Exception:
         """Map an httpx (or httpx-sse) failure to this library's errors, naming the call and the host."""
-        method, path = call.endpoint.method, call.safe_path
+        method, path = call.endpoint.method, self.shown_path(call)
         if isinstance(exc, SSEError):
             return ResponseFormatError(
                 f"{method} {path} did not answer with an event stream ({exc}).", method=method, path=path
@@ -210,6 +216,16 @@ class ClientSettings:
         if streaming and isinstance(exc, httpx.ReadTimeout):
             return StreamIdleError(f"{method} {path}: no data for a while", method=method, path=path)
         text = str(exc) or type(exc).__name__
+        if self.base_url.startswith("https:") and any(m in text for m in _PLAIN_HTTP_ANSWERS):
+            plain = "http:" + self.display_url[len("https:") :]
+            return TransportError(
+                f"{self.display_url} answered the TLS handshake in plain HTTP ({method} {path}): the host serves "
+                f"http, not https ({text}).",
+                method=method,
+                path=path,
+                hint=f"Use {plain} as the base URL, or serve the host over TLS; retrying will not help.",
+                retryable=False,
+            )
         if "CERTIFICATE_VERIFY_FAILED" in text or isinstance(exc, ssl.SSLError):
             return TransportError(
                 f"TLS certificate of {self.display_url} was not trusted ({method} {path}): {text}",
@@ -259,6 +275,12 @@ def normalise_base_url(base_url: Any) -> str:
             f"base_url must be the host's URL, such as 'https://openwop.example.com', got {base_url!r}."
         )
     text = base_url.strip()
+    if "@" in urlsplit(text if "://" in text else f"//{text}").netloc:
+        # Never echo the URL here: the part before '@' is a password.
+        raise ConfigurationError(
+            "base_url must not contain a user name or password (the 'user:password@' part); remove it and set the "
+            "key with api_key (sent as 'Authorization: Bearer <key>')."
+        )
     if "://" not in text:
         raise ConfigurationError(
             f"base_url {text!r} has no scheme; write it as 'https://{text}' (or 'http://' for a local host)."
@@ -325,13 +347,28 @@ def _check_verify(verify: Any) -> bool | ssl.SSLContext:
     raise ConfigurationError(f"verify must be True, False, a CA bundle path or an SSLContext, got {verify!r}.")
 
 
+_HEADER_NAME = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")  # an RFC 9110 token
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")  # one line of printable ASCII (httpx sends ASCII)
+
+
 def _check_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """Extra headers must be sendable: a bad name or value would otherwise fail every request at send time,
+    be retried as a network error and never work. Values are never echoed (they may be credentials)."""
     result: dict[str, str] = {}
     for name, value in (headers or {}).items():
         if not isinstance(name, str) or not isinstance(value, str):
             raise ConfigurationError(f"headers must map strings to strings; {name!r} does not.")
+        if not _HEADER_NAME.fullmatch(name):
+            raise ConfigurationError(
+                f"headers: {name!r} is not a valid HTTP header name; use letters, digits and '-' (e.g. 'X-Team')."
+            )
         if name.lower() == "authorization":
             raise ConfigurationError("Set the key with api_key=, not an Authorization header.")
+        if not _HEADER_VALUE.fullmatch(value):
+            raise ConfigurationError(
+                f"headers: the value of {name!r} is not a valid HTTP header value (it has a line break, a control "
+                "character or a non-ASCII character); give a single line of printable ASCII text."
+            )
         result[name] = value
     return result
 

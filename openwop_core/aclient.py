@@ -35,7 +35,7 @@ from .models import (
     WorkflowDefinition,
 )
 from .sse import aiter_sse_batches
-from .streaming import IDLE, EventStreamState, Idle
+from .streaming import IDLE, STALLED, STALLED_TICK, EventStreamState, Idle, Stalled, past, pauses
 from .waiting import WaitPlan, WaitResult
 
 T = TypeVar("T")
@@ -250,16 +250,18 @@ class AsyncOpenwopClient(ClientBase):
         )
         async with aclosing(self._follow(state, deadline=None)) as items:
             async for item in items:
-                if not isinstance(item, Idle):
+                if isinstance(item, list):
                     for event in item:
                         yield event
 
     async def _follow(
-        self, state: EventStreamState, deadline: float | None
-    ) -> AsyncGenerator[list[RunEvent] | Idle, None]:
+        self, state: EventStreamState, deadline: float | None, stall_check: float | None = None
+    ) -> AsyncGenerator[list[RunEvent] | Idle | Stalled, None]:
         """Drive ``state`` over the wire; yields the new events of each chunk or page (never an empty list),
-        and an :data:`IDLE` marker after silences."""
+        an :data:`IDLE` marker after silences and, with ``stall_check``, a :data:`STALLED` marker after a
+        failed connection and every ``stall_check`` seconds of the reconnect backoff."""
         while not state.done:
+            stalled = False
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return
@@ -281,8 +283,8 @@ class AsyncOpenwopClient(ClientBase):
                                 async for frames in batches:
                                     if events := state.feed_frames(frames):
                                         yield events
-                                    if state.done:
-                                        return
+                                    if state.done or past(deadline):
+                                        return  # keepalives reset the read timeout: the deadline is checked here
                         except (httpx.HTTPError, SSEError) as exc:
                             raise self.settings.transport_error(call, exc, streaming=True) from None
                     decision = state.on_stream_end()
@@ -294,8 +296,14 @@ class AsyncOpenwopClient(ClientBase):
                 if reconnect.idle:
                     yield IDLE
                 delay = reconnect.delay
+                stalled = stall_check is not None and not reconnect.idle
+            if stalled:
+                yield STALLED
             if delay > 0 and not state.done:
-                await asyncio.sleep(delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic())))
+                for pause in pauses(delay, deadline, stall_check if stalled else None):
+                    await asyncio.sleep(pause)
+                    if stalled:
+                        yield STALLED_TICK
 
     # -- waiting ------------------------------------------------------------------------------------
 
@@ -319,9 +327,19 @@ class AsyncOpenwopClient(ClientBase):
                 plan.observe(event, notify=last_sequence is None or event.sequence > last_sequence)
         if not plan.on_snapshot(snapshot):
             state = EventStreamState(run_id, last_event_id=plan.tracker.last_sequence, policy=self.retry)
-            async with aclosing(self._follow(state, plan.deadline)) as items:
+            async with aclosing(self._follow(state, plan.deadline, plan.stall_check)) as items:
                 async for item in items:
-                    if not isinstance(item, Idle):
+                    if isinstance(item, Stalled):
+                        if item.fresh or plan.stall_check_due():
+                            try:
+                                snapshot = await self._execute(ops.runs_get(run_id), retries=False)
+                            except OpenwopError as error:
+                                plan.stall_read_failed(error)
+                                continue
+                            state.host_answered()
+                            if plan.on_stall_snapshot(snapshot):
+                                break
+                    elif isinstance(item, list):
                         if any(plan.observe(event) for event in item):
                             break
                     else:
@@ -329,12 +347,23 @@ class AsyncOpenwopClient(ClientBase):
                         if plan.on_snapshot(snapshot) or (stop_on_interrupt and snapshot.is_waiting):
                             break
             if not plan.finished and not state.done:
-                raise WaitTimeoutError(run_id, timeout or 0.0, snapshot.status, plan.tracker.last_sequence)
+                raise WaitTimeoutError(
+                    run_id,
+                    timeout or 0.0,
+                    snapshot.status,
+                    plan.tracker.last_sequence,
+                    unreachable_since=plan.unreachable_since(),
+                    last_error=plan.last_error,
+                )
             if plan.needs_catch_up:
                 cursor = plan.tracker.last_sequence
-                page = await self.runs_poll_events(run_id, last_sequence=cursor, timeout_seconds=1)
-                for event in page.events:
-                    plan.observe(event)
+                try:
+                    page = await self.runs_poll_events(run_id, last_sequence=cursor, timeout_seconds=1)
+                except OpenwopError as error:
+                    plan.catch_up_failed(error)
+                else:
+                    for event in page.events:
+                        plan.observe(event)
             snapshot = await self.runs_get(run_id)
         return plan.result(snapshot)
 

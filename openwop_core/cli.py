@@ -27,7 +27,7 @@ from typing import Any
 from .client import OpenwopClient
 from .errors import OpenwopError
 from .models import RunEvent, RunSnapshot
-from .waiting import WaitResult, describe_event
+from .waiting import ProgressLines, WaitResult
 
 __all__ = ["main", "run"]
 
@@ -103,11 +103,13 @@ def _emit(args: argparse.Namespace, value: Any, text: str) -> None:
 
 
 def _watch(client: OpenwopClient, args: argparse.Namespace, run_id: str) -> WaitResult:
+    describe = ProgressLines()
+
     def show(event: RunEvent) -> None:
         if args.json:
             print(_dumps(event.to_wire()), flush=True)
             return
-        line = describe_event(event)
+        line = describe(event)
         if line:
             print(f"[{event.sequence:>4}] {line}", flush=True)
 

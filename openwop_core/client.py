@@ -33,7 +33,7 @@ from .models import (
     WorkflowDefinition,
 )
 from .sse import iter_sse_batches
-from .streaming import IDLE, EventStreamState, Idle
+from .streaming import IDLE, STALLED, STALLED_TICK, EventStreamState, Idle, Stalled, past, pauses
 from .waiting import WaitPlan, WaitResult
 
 T = TypeVar("T")
@@ -242,13 +242,17 @@ class OpenwopClient(ClientBase):
             poll_fallback=poll_fallback,
         )
         for item in self._follow(state, deadline=None):
-            if not isinstance(item, Idle):
+            if isinstance(item, list):
                 yield from item
 
-    def _follow(self, state: EventStreamState, deadline: float | None) -> Iterator[list[RunEvent] | Idle]:
+    def _follow(
+        self, state: EventStreamState, deadline: float | None, stall_check: float | None = None
+    ) -> Iterator[list[RunEvent] | Idle | Stalled]:
         """Drive ``state`` over the wire; yields the new events of each chunk or page (never an empty list),
-        and an :data:`IDLE` marker after silences."""
+        an :data:`IDLE` marker after silences and, with ``stall_check``, a :data:`STALLED` marker after a
+        failed connection and every ``stall_check`` seconds of the reconnect backoff."""
         while not state.done:
+            stalled = False
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return
@@ -268,8 +272,8 @@ class OpenwopClient(ClientBase):
                             for frames in iter_sse_batches(response):
                                 if events := state.feed_frames(frames):
                                     yield events
-                                if state.done:
-                                    return
+                                if state.done or past(deadline):
+                                    return  # keepalives reset the read timeout: the deadline is checked here
                         except (httpx.HTTPError, SSEError) as exc:
                             raise self.settings.transport_error(
                                 state.sse_call(read_timeout), exc, streaming=True
@@ -283,8 +287,14 @@ class OpenwopClient(ClientBase):
                 if reconnect.idle:
                     yield IDLE
                 delay = reconnect.delay
+                stalled = stall_check is not None and not reconnect.idle
+            if stalled:
+                yield STALLED
             if delay > 0 and not state.done:
-                time.sleep(delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic())))
+                for pause in pauses(delay, deadline, stall_check if stalled else None):
+                    time.sleep(pause)
+                    if stalled:
+                        yield STALLED_TICK
 
     # -- waiting ------------------------------------------------------------------------------------
 
@@ -308,8 +318,18 @@ class OpenwopClient(ClientBase):
                 plan.observe(event, notify=last_sequence is None or event.sequence > last_sequence)
         if not plan.on_snapshot(snapshot):
             state = EventStreamState(run_id, last_event_id=plan.tracker.last_sequence, policy=self.retry)
-            for item in self._follow(state, plan.deadline):
-                if not isinstance(item, Idle):
+            for item in self._follow(state, plan.deadline, plan.stall_check):
+                if isinstance(item, Stalled):
+                    if item.fresh or plan.stall_check_due():
+                        try:
+                            snapshot = self._execute(ops.runs_get(run_id), retries=False)
+                        except OpenwopError as error:
+                            plan.stall_read_failed(error)
+                            continue
+                        state.host_answered()
+                        if plan.on_stall_snapshot(snapshot):
+                            break
+                elif isinstance(item, list):
                     if any(plan.observe(event) for event in item):
                         break
                 else:
@@ -317,11 +337,23 @@ class OpenwopClient(ClientBase):
                     if plan.on_snapshot(snapshot) or (stop_on_interrupt and snapshot.is_waiting):
                         break
             if not plan.finished and not state.done:
-                raise WaitTimeoutError(run_id, timeout or 0.0, snapshot.status, plan.tracker.last_sequence)
+                raise WaitTimeoutError(
+                    run_id,
+                    timeout or 0.0,
+                    snapshot.status,
+                    plan.tracker.last_sequence,
+                    unreachable_since=plan.unreachable_since(),
+                    last_error=plan.last_error,
+                )
             if plan.needs_catch_up:
                 cursor = plan.tracker.last_sequence
-                for event in self.runs_poll_events(run_id, last_sequence=cursor, timeout_seconds=1).events:
-                    plan.observe(event)
+                try:
+                    page = self.runs_poll_events(run_id, last_sequence=cursor, timeout_seconds=1)
+                except OpenwopError as error:
+                    plan.catch_up_failed(error)
+                else:
+                    for event in page.events:
+                        plan.observe(event)
             snapshot = self.runs_get(run_id)
         return plan.result(snapshot)
 

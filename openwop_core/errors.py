@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from typing import Any
 
 from .retry_after import parse_retry_after
@@ -68,11 +69,15 @@ class TransportError(OpenwopError):
 
     hint = "Check that the base URL is right and the host is up and reachable from here."
 
-    def __init__(self, message: str, *, method: str = "", path: str = "", hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, method: str = "", path: str = "", hint: str | None = None, retryable: bool = True
+    ) -> None:
         self.method = method
         self.path = path
         self.status_code: int | None = None
         self.code = "transport_error"
+        #: False when repeating cannot help (a plain-http host answering a TLS handshake).
+        self.retryable = retryable
         super().__init__(message, hint=hint)
 
 
@@ -238,16 +243,42 @@ class RunFailedError(OpenwopError):
 class WaitTimeoutError(OpenwopError, TimeoutError):
     """The wait's overall timeout passed before the run reached what the caller waited for."""
 
-    def __init__(self, run_id: str, timeout: float, last_status: str | None, last_sequence: int | None):
+    def __init__(
+        self,
+        run_id: str,
+        timeout: float,
+        last_status: str | None,
+        last_sequence: int | None,
+        *,
+        unreachable_since: float | None = None,
+        last_error: str | None = None,
+    ):
         self.run_id = run_id
         self.timeout = timeout
         self.last_status = last_status
         self.last_sequence = last_sequence
+        #: Epoch seconds since which the host answered nothing (None: it answered until the end).
+        self.unreachable_since = unreachable_since
+        #: The last failure meanwhile (no secrets in it), with ``unreachable_since``.
+        self.last_error = last_error if unreachable_since else None
+        outage = ""
+        if unreachable_since:
+            outage = f"; the host has not answered since {utc_time(unreachable_since)}"
+            outage += f" (last error: {last_error})" if last_error else ""
         super().__init__(
             f"Timed out after {timeout:g}s waiting for OpenWOP run {run_id} "
-            f"(last status {last_status or 'unknown'}, last event {last_sequence}).",
-            hint="The run goes on on the host; wait again from the last event, or cancel it.",
+            f"(last status {last_status or 'unknown'}, {_last_event(last_sequence)}){outage}.",
+            hint="The run may go on on the host; wait again from the last event, or cancel it.",
         )
+
+
+def _last_event(sequence: int | None) -> str:
+    return "no event seen yet" if sequence is None else f"last event {sequence}"
+
+
+def utc_time(epoch: float) -> str:
+    """``2026-12-07 02:30:05 UTC`` for epoch seconds (how errors name a moment)."""
+    return datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _hint_for(code: str, status: int) -> str | None:

@@ -34,6 +34,7 @@ __all__ = [
     "RunSnapshot",
     "RunStateChange",
     "RunStatus",
+    "SnapshotInterrupt",
     "WebhookRegistration",
     "WorkflowDefinition",
 ]
@@ -115,6 +116,34 @@ KIND_BY_WAITING_STATUS = {
     RunStatus.WAITING_INPUT.value: "clarification",
     RunStatus.WAITING_EXTERNAL.value: "external-event",
 }
+
+
+#: Where hosts put an open interrupt's signed token: ``token`` (canonical callbacks), ``interruptToken`` (the
+#: SQLite/Postgres reference hosts, beside ``callbackUrl``, in ``node.suspended`` and the interrupt they
+#: report; a full application backend only in the snapshot's ``interrupt``), ``callbackToken`` (older hosts).
+INTERRUPT_TOKEN_FIELDS = ("token", "interruptToken", "callbackToken")
+#: Fields that hold or embed a token: shown as ``***`` in reprs.
+_SECRET_FIELDS = frozenset(INTERRUPT_TOKEN_FIELDS) | {"callbackUrl", "resolveUrl"}
+_REDACTED = "***"
+
+
+def interrupt_token(doc: dict[str, Any]) -> str | None:
+    """The interrupt token a host document carries under any of :data:`INTERRUPT_TOKEN_FIELDS`, else None."""
+    for name in INTERRUPT_TOKEN_FIELDS:
+        value = doc.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def redact_secrets(value: Any) -> Any:
+    """``value`` with every token-bearing field (:data:`INTERRUPT_TOKEN_FIELDS`, ``callbackUrl``...) masked,
+    at any depth: what reprs show of host payloads."""
+    if isinstance(value, dict):
+        return {k: (_REDACTED if k in _SECRET_FIELDS and v else redact_secrets(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact_secrets(item) for item in value]
+    return value
 
 
 def _drop_nulls(data: Any) -> Any:
@@ -232,6 +261,34 @@ class RunCreated(OpenwopModel):
         return _drop_nulls(data)
 
 
+class SnapshotInterrupt(OpenwopModel):
+    """The open interrupt some hosts report in the run snapshot (``interrupt``): its id, node and kind, and
+    the token (``interruptToken``, or any of :data:`INTERRUPT_TOKEN_FIELDS`) with its ``callbackUrl``. The
+    token and URL never appear in the repr."""
+
+    interrupt_id: str | None = None
+    node_id: str | None = None
+    kind: str | None = None
+    token: str | None = Field(default=None, repr=False)
+    callback_url: str | None = Field(default=None, repr=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _normalise(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = _drop_nulls(data)
+        token = interrupt_token(data)
+        data = {k: v for k, v in data.items() if k not in INTERRUPT_TOKEN_FIELDS}
+        if token is not None:
+            data["token"] = token
+        return data
+
+    def __repr_args__(self) -> Any:
+        """Only the id, node and kind: the rest (token, URL, whatever else a host adds) may be secret."""
+        return [(name, getattr(self, name)) for name in ("interrupt_id", "node_id", "kind")]
+
+
 class RunSnapshot(OpenwopModel):
     """``GET /v1/runs/{runId}``: the state of a run. Outputs live in ``variables`` (there is no
     dedicated field in v1); ``outputs`` prefers an explicit ``outputs`` field when a host sends one."""
@@ -251,11 +308,15 @@ class RunSnapshot(OpenwopModel):
     metadata: dict[str, Any] = Field(default_factory=dict)
     configurable: dict[str, Any] = Field(default_factory=dict)
     source_run_id: str | None = None
+    interrupt: SnapshotInterrupt | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _normalise(cls, data: Any) -> Any:
-        return _drop_nulls(data)
+        data = _drop_nulls(data)
+        if isinstance(data, dict) and not isinstance(data.get("interrupt", {}), dict):
+            data = {k: v for k, v in data.items() if k != "interrupt"}  # a shape we cannot read: ignored
+        return data
 
     @property
     def is_terminal(self) -> bool:
@@ -325,6 +386,11 @@ class RunEvent(OpenwopModel):
     def payload_dict(self) -> dict[str, Any]:
         """The payload when it is an object, else an empty dict (payloads are open objects)."""
         return self.payload if isinstance(self.payload, dict) else {}
+
+    def __repr_args__(self) -> Any:
+        """The fields, with any interrupt token in the payload masked (hosts put some in ``node.suspended``)."""
+        for name, value in super().__repr_args__():
+            yield name, (redact_secrets(value) if name == "payload" else value)
 
 
 class EventPage(OpenwopModel):
@@ -475,7 +541,7 @@ class PendingInterrupt(OpenwopModel):
     resume_schema: dict[str, Any] | None = None
     timeout_ms: int | None = None
     requested_at: str | None = None
-    token: str | None = None
+    token: str | None = Field(default=None, repr=False)
     sequence: int | None = None
 
     @property

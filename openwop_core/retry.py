@@ -94,7 +94,7 @@ class RetryPolicy(BaseModel):
 def is_retryable_error(error: BaseException, statuses: tuple[int, ...] = (429, 500, 502, 503, 504)) -> bool:
     """Transient by nature: transport failures, the retryable statuses, ``idempotency_in_flight``."""
     if isinstance(error, TransportError):
-        return True
+        return error.retryable
     if isinstance(error, ApiError):
         if error.status_code in statuses:
             return True

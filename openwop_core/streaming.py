@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,34 @@ class Idle:
 
 
 IDLE = Idle()
+
+
+@dataclass(frozen=True)
+class Stalled:
+    """Marker a client's event loop yields while the stream cannot be (re)opened: right after a failed
+    connection (``fresh``) and then every ``stall_check`` seconds of the reconnect backoff. A waiter reads
+    the run's snapshot meanwhile, so a finished run is noticed whatever the stream does."""
+
+    fresh: bool
+
+
+STALLED = Stalled(fresh=True)
+STALLED_TICK = Stalled(fresh=False)
+
+
+def past(deadline: float | None) -> bool:
+    """True once the monotonic ``deadline`` has passed (never without one)."""
+    return deadline is not None and time.monotonic() >= deadline
+
+
+def pauses(delay: float, deadline: float | None, every: float | None) -> Iterator[float]:
+    """The sleeps that make up a ``delay`` (cut at ``deadline``, monotonic): one, or slices of at most
+    ``every`` seconds so that the caller can look elsewhere between them."""
+    wake = time.monotonic() + delay
+    if deadline is not None:
+        wake = min(wake, deadline)
+    while (left := wake - time.monotonic()) > 0:
+        yield left if every is None else min(left, every)
 
 
 @dataclass(frozen=True)
@@ -86,6 +115,7 @@ class EventStreamState:
         self.done = False
         self.retry_ms: int | None = None
         self.failures = 0
+        self.unanswered = 0
         self.empty_streams = 0
         self.frames = 0
         self.delivered = 0
@@ -198,6 +228,7 @@ class EventStreamState:
                 self.done = True
         if fresh:
             self.failures = 0
+            self.unanswered = 0
             self.empty_streams = 0
             self.delivered += len(fresh)
         return fresh
@@ -221,9 +252,15 @@ class EventStreamState:
         """Seconds to wait before the next poll (0 after a page with events: a long-poll host waits)."""
         return 0.0 if page.events else _EMPTY_POLL_DELAY
 
+    def host_answered(self) -> None:
+        """The host answered another request (a waiter read the snapshot) while the stream fails: it is
+        reachable, so the stream's failures so far do not count against the reconnect budget (the backoff
+        keeps growing, up to the policy's cap)."""
+        self.unanswered = 0
+
     def on_error(self, error: OpenwopError) -> Reconnect:
         """Decide what a failed connection or poll means. Raises ``error`` when it is not transient
-        or the reconnect budget is spent."""
+        or the reconnect budget (consecutive failures while the host answers nothing) is spent."""
         if isinstance(error, StreamIdleError):
             # Silence is normal while a run waits; reconnect at once, it costs no failure.
             return Reconnect(0.0, use_poll=self.use_poll, idle=True)
@@ -235,17 +272,19 @@ class EventStreamState:
             raise error
         if self.frames:
             self.failures = 0
+            self.unanswered = 0
         self.failures += 1
-        if self.failures > self.policy.stream_max_reconnects:
+        self.unanswered += 1
+        if self.unanswered > self.policy.stream_max_reconnects:
             raise error
         delay = self.policy.delay_for(error, self.failures)
         log.warning(
-            "run %s: event stream interrupted (%s); reconnecting after event %s in %.1fs (%d of %d)",
+            "run %s: event stream interrupted (%s); reconnecting %s in %.1fs (%d of %d)",
             self.run_id,
             _brief(error),
-            self.last_event_id,
+            "from its first event" if self.last_event_id is None else f"after event {self.last_event_id}",
             delay,
-            self.failures,
+            self.unanswered,
             self.policy.stream_max_reconnects,
         )
         return Reconnect(delay, use_poll=self.use_poll)

@@ -13,10 +13,23 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .errors import RunFailedError
-from .models import KIND_BY_WAITING_STATUS, PendingInterrupt, RunEvent, RunSnapshot, RunStatus
+from .errors import OpenwopError, RunFailedError
+from .models import (
+    KIND_BY_WAITING_STATUS,
+    PendingInterrupt,
+    RunEvent,
+    RunSnapshot,
+    RunStatus,
+    SnapshotInterrupt,
+    interrupt_token,
+)
+from .retry import is_retryable_error
 
-__all__ = ["RunTracker", "WaitPlan", "WaitResult", "describe_event"]
+__all__ = ["STALL_CHECK_INTERVAL", "ProgressLines", "RunTracker", "WaitPlan", "WaitResult", "describe_event"]
+
+#: While the event stream cannot be (re)opened, a waiter reads the run's snapshot at least this often
+#: (seconds), so a run that finished meanwhile is noticed within a few seconds whatever the stream does.
+STALL_CHECK_INTERVAL = 2.0
 
 WaitOutcome = Literal["completed", "failed", "cancelled", "interrupted", "terminal-unknown"]
 
@@ -95,11 +108,12 @@ class RunTracker:
             ("resumeSchema", "resume_schema"),
             ("timeoutMs", "timeout_ms"),
             ("requestedAt", "requested_at"),
-            ("token", "token"),
-            ("callbackToken", "token"),
         ):
             if payload.get(source) is not None:
                 fields[target] = payload[source]
+        token = interrupt_token(payload)
+        if token is not None:
+            fields["token"] = token
         self.open[node_id] = PendingInterrupt.model_validate(fields)
 
     def pending_interrupt(self, snapshot: RunSnapshot | None = None) -> PendingInterrupt | None:
@@ -113,6 +127,8 @@ class RunTracker:
             pending = max(self.open.values(), key=lambda p: p.sequence or -1)
         if pending is None and snapshot is not None and node_id:
             pending = PendingInterrupt(run_id=self.run_id, node_id=node_id)
+        if snapshot is not None and snapshot.interrupt is not None:
+            pending = _with_snapshot_interrupt(self.run_id, pending, snapshot.interrupt)
         if pending is not None and snapshot is not None and pending.kind == "custom":
             kind = KIND_BY_WAITING_STATUS.get(snapshot.status)
             if kind:
@@ -188,9 +204,16 @@ class WaitPlan:
     last_sequence: int | None = None
     on_event: Callable[[RunEvent], None] | None = None
     started: float = field(default_factory=time.monotonic)
+    stall_check: float = STALL_CHECK_INTERVAL
     tracker: RunTracker = field(init=False)
     finished: bool = field(default=False, init=False)
     needs_catch_up: bool = field(default=False, init=False)
+    stalled: bool = field(default=False, init=False)
+    over_at_last_check: bool = field(default=False, init=False)
+    checked_at: float = field(default=0.0, init=False)
+    answered_at: float = field(default_factory=time.time, init=False)
+    failing: bool = field(default=False, init=False)
+    last_error: str | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.tracker = RunTracker(self.run_id)
@@ -215,11 +238,57 @@ class WaitPlan:
         """Check a snapshot (first, or after a silent stretch); True when the wait is already over.
         With an ``on_event`` callback a finished run's remaining events are still read, so the caller
         sees them (the host replays the backlog and closes at once)."""
+        self._answered()
         if snapshot.is_terminal and (self.on_event is None or self.tracker.terminal is not None):
             self.finished = True
         elif self.stop_on_interrupt and snapshot.is_waiting and self._knows_interrupt():
             self.finished = True
         return self.finished
+
+    def stall_check_due(self) -> bool:
+        """During a reconnect's backoff: True when the snapshot was last read ``stall_check`` seconds ago
+        or more (the client then reads it and calls :meth:`on_stall_snapshot`; it also reads it once right
+        after each failed connection)."""
+        return time.monotonic() - self.checked_at >= self.stall_check
+
+    def on_stall_snapshot(self, snapshot: RunSnapshot) -> bool:
+        """A snapshot read while the stream was stalled; True when the wait is over. The events the stream
+        could not deliver are then read once from the poll endpoint, best effort. With an ``on_event``
+        callback the stream first gets one more chance (until the next check, and as long as it delivers
+        events) to deliver them itself, in its stream mode: after a mere dropped connection it reconnects
+        at once and does."""
+        self._answered()
+        self.stalled = True
+        over = snapshot.is_terminal or (self.stop_on_interrupt and snapshot.is_waiting)
+        if over and (self.on_event is None or self.over_at_last_check):
+            self.finished = True
+            self.needs_catch_up = True
+        self.over_at_last_check = over
+        return self.finished
+
+    def catch_up_failed(self, error: OpenwopError) -> None:
+        """The catch-up read after the wait failed: re-raise unless the stream was stalled and the error
+        is transient (the snapshot already tells how the run ended; the missing events are only progress)."""
+        if not (self.stalled and is_retryable_error(error)):
+            raise error
+
+    def stall_read_failed(self, error: OpenwopError) -> None:
+        """A snapshot read during a stall failed: transient errors are noted (the host is unreachable) and
+        otherwise ignored (the stream's reconnect budget decides when to give up), others re-raised."""
+        if not is_retryable_error(error):
+            raise error
+        self.checked_at = time.monotonic()
+        self.failing = True
+        self.last_error = error.message
+
+    def unreachable_since(self) -> float | None:
+        """Epoch seconds of the host's last answer while it answers nothing now (None: it answers)."""
+        return self.answered_at if self.failing else None
+
+    def _answered(self) -> None:
+        self.checked_at = time.monotonic()
+        self.answered_at = time.time()
+        self.failing = False
 
     def needs_history(self, snapshot: RunSnapshot) -> bool:
         """True when the run already waits, the caller stops on interrupts, and the events that describe
@@ -228,6 +297,8 @@ class WaitPlan:
 
     def observe(self, event: RunEvent, *, notify: bool = True) -> bool:
         """Fold in one event; True when the wait is over."""
+        self._answered()
+        self.over_at_last_check = False  # the stream delivers: let it deliver the rest too
         self.tracker.observe(event)
         if notify and self.on_event is not None:
             self.on_event(event)
@@ -284,8 +355,8 @@ def describe_event(event: RunEvent) -> str | None:
         return None  # legacy twins of interrupt.requested; node.suspended covers hosts that send only these
     if kind == "node.suspended":
         return f"node {node} suspended ({payload.get('kind') or payload.get('reason') or 'interrupt'})"
-    if kind in ("interrupt.resolved", "approval.received", "clarification.resolved"):
-        return f"node {node} resumed"
+    if kind in ("interrupt.resolved", "approval.received", "clarification.resolved", "node.resumed"):
+        return f"node {node} resumed"  # hosts send several of these for one answer: ProgressLines folds them
     if kind == "run.completed":
         return "run completed"
     if kind == "run.failed":
@@ -298,6 +369,49 @@ def describe_event(event: RunEvent) -> str | None:
     if kind in ("run.paused", "run.resumed", "node.skipped", "artifact.created", "node.retried"):
         return kind.replace(".", " ") + (f" (node {node})" if node else "")
     return None
+
+
+class ProgressLines:
+    """:func:`describe_event` for one run's log, one line per change of a node: hosts send several events for
+    one change (an answer is ``interrupt.resolved``, ``approval.received`` and ``node.resumed``), and a line
+    repeated for the same node says nothing new."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, str] = {}
+
+    def __call__(self, event: RunEvent) -> str | None:
+        """The line for ``event``, or None when it is not worth one or repeats the node's last line."""
+        line = describe_event(event)
+        node = event.node_id or event.payload_dict.get("nodeId")
+        if line is None or not isinstance(node, str):
+            return line
+        if self._last.get(node) == line:
+            return None
+        self._last[node] = line
+        return line
+
+
+def _with_snapshot_interrupt(
+    run_id: str, pending: PendingInterrupt | None, reported: SnapshotInterrupt
+) -> PendingInterrupt | None:
+    """``pending`` completed with what the snapshot's ``interrupt`` reports of the same interrupt (its
+    token above all: some hosts put it nowhere else); built from it alone when no event described one."""
+    if pending is None:
+        if not reported.node_id:
+            return None
+        pending = PendingInterrupt(run_id=run_id, node_id=reported.node_id)
+    same_node = reported.node_id in (None, pending.node_id)
+    same_interrupt = reported.interrupt_id is None or pending.interrupt_id in (None, reported.interrupt_id)
+    if not (same_node and same_interrupt):
+        return pending  # the snapshot describes another interrupt than the one the events left open
+    update: dict[str, Any] = {}
+    if reported.token and not pending.token:
+        update["token"] = reported.token
+    if reported.interrupt_id and not pending.interrupt_id:
+        update["interrupt_id"] = reported.interrupt_id
+    if reported.kind and pending.kind == "custom":
+        update["kind"] = reported.kind
+    return pending.model_copy(update=update) if update else pending
 
 
 def _text(value: Any) -> str | None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from prefect.artifacts import create_markdown_artifact
 
-from openwop_core import RunEvent, describe_event
+from openwop_core import ProgressLines, RunEvent
 
 from .runs import OpenwopRunResult
 
@@ -36,6 +36,7 @@ _NODE_STATES = {
     "approval.received": "running",
     "clarification.resolved": "running",
 }
+_FINAL_NODE_STATES = ("completed", "failed", "skipped", "cancelled")
 
 
 @dataclass
@@ -70,14 +71,15 @@ class RunProgress:
     run_id: str = ""
     nodes: dict[str, NodeTiming] = field(default_factory=dict)
     events_seen: int = 0
+    _lines: ProgressLines = field(default_factory=ProgressLines, repr=False)
 
     def __call__(self, event: RunEvent) -> None:
         """The ``on_event`` callback: log, then record."""
         self.events_seen += 1
-        line = describe_event(event)
+        line = self._lines(event)
+        node_id = event.node_id
         if line:
             self.logger.info("OpenWOP run %s: %s", self.run_id or event.run_id, line)
-        node_id = event.node_id
         state = _NODE_STATES.get(event.type)
         if not node_id or state is None:
             return
@@ -85,9 +87,21 @@ class RunProgress:
         timing.state = state
         if event.type == "node.started" and timing.started is None:
             timing.started = event.timestamp
-        if state in ("completed", "failed", "skipped", "cancelled"):
+        if state in _FINAL_NODE_STATES:
             timing.ended = event.timestamp
             timing.duration_ms = event.payload_dict.get("durationMs", timing.duration_ms)
+
+    def settle(self, node_states: dict[str, Any]) -> None:
+        """Take the nodes' final states from the run's snapshot (``nodeStates``): after the flow stops following
+        a run (it gave up and cancelled it) the events that ended its nodes are never seen, and the artifact
+        would still show a cancelled run's gate as waiting."""
+        for node_id, reported in node_states.items():
+            status = reported.get("status") if isinstance(reported, dict) else None
+            timing = self.nodes.get(node_id)
+            if timing is not None and status in _FINAL_NODE_STATES and timing.state not in _FINAL_NODE_STATES:
+                timing.state = status
+                ended = reported.get("endedAt") or reported.get("completedAt")
+                timing.ended = timing.ended or (ended if isinstance(ended, str) else None)
 
 
 def artifact_key(workflow_id: str) -> str:

@@ -12,10 +12,10 @@ from typing import Any
 
 import prefect
 from prefect.blocks.abstract import CredentialsBlock
-from pydantic import Field, HttpUrl, SecretStr, field_validator
+from pydantic import ConfigDict, Field, HttpUrl, SecretStr, field_validator
 
 from openwop_core import AsyncOpenwopClient, ConfigurationError, OpenwopClient, RetryPolicy
-from openwop_core._base import USER_AGENT, normalise_base_url
+from openwop_core._base import USER_AGENT, _check_headers, normalise_base_url
 
 __all__ = ["OpenwopCredentials"]
 
@@ -91,14 +91,27 @@ with credentials.get_client() as client:
         description="Attempts for a request that fails transiently (connection errors, 429, 5xx), the first included.",
     )
 
+    # A refused base URL or header may hold a password: never copy the input into validation errors.
+    model_config = ConfigDict(hide_input_in_errors=True)
+
     @field_validator("base_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
+        """The core's URL rules (scheme, host, no query, no 'user:password@'), checked when the block is built."""
         try:
             normalise_base_url(value)
         except ConfigurationError as exc:
             raise ValueError(str(exc)) from None
         return value.strip()
+
+    @field_validator("headers")
+    @classmethod
+    def _check_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        """The core's header rules (valid names, one-line ASCII values, no Authorization), at construction."""
+        try:
+            return _check_headers(value)
+        except ConfigurationError as exc:
+            raise ValueError(str(exc)) from None
 
     def _client_options(self, overrides: dict[str, Any]) -> dict[str, Any]:
         verify: bool | str = self.verify_tls and (self.ca_bundle_path or True)

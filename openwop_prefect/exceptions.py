@@ -50,31 +50,51 @@ class OpenwopRunFailed(RunFailedError):
 class OpenwopInterruptRequired(OpenwopError):
     """The run waits on a person (or an external event) and the caller chose ``on_interrupt="fail"``."""
 
-    def __init__(self, interrupt: PendingInterrupt, *, cancelled: bool = False) -> None:
+    def __init__(self, interrupt: PendingInterrupt, *, cancelled: bool = False, no_prefect_ui: bool = False) -> None:
         self.interrupt = interrupt
         text = (
             f"OpenWOP run {interrupt.run_id} waits for {interrupt.kind} on node {interrupt.node_id!r}: "
             f"{interrupt.title}"
         )
-        if cancelled:
-            text += " (the remote run was cancelled because on_interrupt='fail')"
-        super().__init__(
-            text,
-            hint="Use on_interrupt='pause' to answer it in the Prefect UI, 'return' to handle it yourself, "
-            "or a callable that returns the resume value.",
+        hint = (
+            "Use on_interrupt='pause' to answer it in the Prefect UI, 'return' to handle it yourself, "
+            "or a callable that returns the resume value."
         )
+        if no_prefect_ui:
+            # Ephemeral mode: the temporary server serves no UI, so a pause could only sit out its timeout.
+            text += (
+                ". Nobody can answer it in Prefect: this flow runs on Prefect's temporary server (PREFECT_API_URL "
+                "is not set), which has no UI"
+            )
+            hint = (
+                "Start a Prefect server ('prefect server start'), set PREFECT_API_URL=http://127.0.0.1:4200/api and "
+                "run the flow again, then press Resume on the paused run-openwop-workflow flow run; or pass "
+                "on_interrupt='return' or a callable that returns the resume value."
+            )
+        if cancelled:
+            reason = "nobody could answer it" if no_prefect_ui else "on_interrupt='fail'"
+            text += f" (the remote run was cancelled because {reason})"
+        super().__init__(text, hint=hint)
 
 
 class OpenwopInterruptTimeout(OpenwopError, TimeoutError):
     """Nobody answered the Prefect pause for an OpenWOP interrupt in time."""
 
-    def __init__(self, interrupt: PendingInterrupt, timeout: float) -> None:
+    def __init__(self, interrupt: PendingInterrupt, timeout: float, *, limit: str = "interrupt_timeout") -> None:
         self.interrupt = interrupt
         self.timeout = timeout
+        #: The setting that ran out: ``"interrupt_timeout"`` (one pause) or ``"timeout"`` (the whole flow).
+        self.limit = limit
+        if limit == "timeout":
+            what = "the flow's timeout ran out during the pause"
+            fix = "Raise the flow's timeout (it bounds the whole run, pauses included)"
+        else:
+            what = "interrupt_timeout ran out"
+            fix = "Raise interrupt_timeout"
         super().__init__(
             f"Nobody answered OpenWOP run {interrupt.run_id}'s {interrupt.kind} on node {interrupt.node_id!r} "
-            f"within {timeout:g}s; the remote run was cancelled.",
-            hint="Raise interrupt_timeout, or answer sooner in the Prefect UI (the paused flow run's Resume button).",
+            f"within {timeout:g}s ({what}); the remote run was cancelled.",
+            hint=f"{fix}, or answer sooner in the Prefect UI (Resume on the paused run-openwop-workflow flow run).",
         )
 
 

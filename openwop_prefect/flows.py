@@ -12,14 +12,15 @@ not be reached (after the client's retries), it leaves the run alone so a Prefec
 """
 
 import contextvars
+import json
 import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, ParamSpec, TypeVar, cast
 from uuid import UUID
 
-from prefect import flow, get_client, get_run_logger
+from prefect import get_client, get_run_logger
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import FlowRun, State
 from prefect.context import FlowRunContext
@@ -29,7 +30,10 @@ from prefect.flows import Flow
 from prefect.input.actions import filter_flow_run_input
 from prefect.input.run_input import keyset_from_base_key
 from prefect.logging.loggers import flow_run_logger
+from prefect.settings import get_current_settings
 from prefect.states import Cancelled, Running
+from prefect.utilities.callables import get_call_parameters
+from prefect.utilities.urls import url_for
 
 from openwop_core import (
     ConflictError,
@@ -44,15 +48,27 @@ from openwop_core import (
     interrupt_is_open,
 )
 
-from .artifacts import RunProgress, publish_run_artifact
-from .credentials import OpenwopCredentials
-from .exceptions import OpenwopInterruptRequired, OpenwopInterruptTimeout, OpenwopWaitTimeout
-from .interrupts import describe_interrupt, input_model_for, pause_key_for, responder_of, resume_value_for
-from .runs import OpenwopRunResult, RunRequest, create_or_reattach, derive_idempotency_key
+# Absolute imports on purpose: a deployment's file-path entrypoint (``.../openwop_prefect/flows.py:...``, what
+# ``to_deployment``/``serve`` write) makes Prefect execute this file as a new top-level module. Relative imports
+# would then load a second copy of the package's modules, so a second ``OpenwopCredentials`` block class, and a
+# block chosen by reference (``{"$ref": ...}``) would fail the flow's parameter validation.
+from openwop_prefect.artifacts import RunProgress, publish_run_artifact
+from openwop_prefect.credentials import OpenwopCredentials
+from openwop_prefect.exceptions import OpenwopInterruptRequired, OpenwopInterruptTimeout, OpenwopWaitTimeout
+from openwop_prefect.interrupts import (
+    describe_interrupt,
+    input_model_for,
+    pause_key_for,
+    responder_of,
+    resume_value_for,
+)
+from openwop_prefect.runs import OpenwopRunResult, RunRequest, create_or_reattach, derive_idempotency_key
 
 __all__ = ["InterruptHandler", "run_openwop_workflow"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
+R = TypeVar("R")
 W = TypeVar("W", bound="_Watcher")
 Logger = Any  # a logging.Logger or Prefect's run-logger adapter
 InterruptHandler = Literal["pause", "fail", "return"] | Callable[[PendingInterrupt], Any]
@@ -214,6 +230,21 @@ class InterruptCloseWatcher(_Watcher):
             return False
 
 
+def _pause_whereabouts(flow_run_id: UUID) -> tuple[str | None, FlowRun | None, FlowRun | None]:
+    """The flow run's UI link (None without a UI), the flow run, and the flow run above it (best effort)."""
+    try:
+        with get_client(sync_client=True) as client:
+            flow_run = client.read_flow_run(flow_run_id)
+            parent = None
+            if flow_run.parent_task_run_id is not None:
+                parent_task_run = client.read_task_run(flow_run.parent_task_run_id)
+                if parent_task_run.flow_run_id is not None:
+                    parent = client.read_flow_run(parent_task_run.flow_run_id)
+    except Exception:
+        return None, None, None
+    return url_for(flow_run), flow_run, parent
+
+
 def _end_pause(flow_run_id: UUID) -> None:
     """Put a paused flow run back to Running without an answer (the question closed on the host)."""
     with get_client(sync_client=True) as client:
@@ -262,6 +293,8 @@ class _Follower:
         self.logger = logger
         self.last_sequence: int | None = None
         self.answered: set[str] = set()
+        #: The nodes' states in the last snapshot read (the event stream does not carry every node's end).
+        self.node_states: dict[str, Any] = {}
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (None: no timeout)."""
@@ -287,6 +320,7 @@ class _Follower:
             if self.last_sequence is None and waited.events_seen == 0 and waited.snapshot.is_terminal:
                 self.catch_up()  # it ended before we looked: log (and time) what happened
             self.last_sequence = waited.last_sequence
+            self.node_states = waited.snapshot.node_states or {}
             result = OpenwopRunResult.from_wait(waited, self.workflow_id)
             interrupt = result.interrupt
             if interrupt is None or self.watcher.fired.is_set() or self.on_interrupt == "return":
@@ -358,17 +392,34 @@ class _Follower:
             f"{interrupt.node_id!r}. {note}"
         )
 
+    def announce_pause(self, timeout: float, limit: str) -> None:
+        """Say where to answer: the pause is on this flow run (usually the ``run-openwop-workflow`` subflow), not
+        on the flow run the user started, so log this run's UI link here and in the flow run above it."""
+        link, flow_run, parent = _pause_whereabouts(self.flow_run_id)
+        where = f"open {link} and press Resume" if link else "press Resume on this flow run"
+        self.logger.info(
+            "Pausing until someone answers in the Prefect UI: %s. Waiting up to %.0fs (%s).", where, timeout, limit
+        )
+        if parent is not None and flow_run is not None:
+            flow_run_logger(parent).info(
+                "Subflow run %r (run-openwop-workflow) is paused until someone answers OpenWOP run %s: %s.",
+                flow_run.name,
+                self.run_id,
+                where,
+            )
+
     def ask_in_prefect(self, interrupt: PendingInterrupt, attempt: int, note: str) -> tuple[Any, str]:
         """Pause the flow run with a form built from the interrupt; the answer as a resume value."""
         model = input_model_for(interrupt)
         if note:
             model._description = f"{describe_interrupt(interrupt)}\n\n**{note}**"
         key = pause_key_for(interrupt, attempt)
+        if get_current_settings().api.url is None:
+            raise OpenwopInterruptRequired(interrupt, cancelled=True, no_prefect_ui=True)
         remaining = self.remaining()
-        timeout = self.interrupt_timeout if remaining is None else min(self.interrupt_timeout, max(1.0, remaining))
-        self.logger.info(
-            "Pausing until someone answers in the Prefect UI (Resume on this flow run), for up to %.0fs", timeout
-        )
+        limit = "interrupt_timeout" if remaining is None or self.interrupt_timeout <= remaining else "timeout"
+        timeout = self.interrupt_timeout if limit == "interrupt_timeout" else max(1.0, cast(float, remaining))
+        self.announce_pause(timeout, limit)
 
         def pause() -> Any:
             return pause_flow_run(
@@ -383,7 +434,7 @@ class _Follower:
             with host_side:
                 finished, answer = _run_unless((self.watcher.fired, host_side.fired), pause, poll=0.2)
         except FlowPauseTimeout:
-            raise OpenwopInterruptTimeout(interrupt, timeout) from None
+            raise OpenwopInterruptTimeout(interrupt, timeout, limit=limit) from None
         if not finished and host_side.fired.is_set() and not self.watcher.fired.is_set():
             self.logger.info(
                 "OpenWOP run %s no longer waits on node %s (answered elsewhere, timed out there, or the run "
@@ -406,6 +457,7 @@ def _publish_final(client: OpenwopClient, run_id: str, workflow_id: str, progres
     except OpenwopError as exc:
         logger.debug("Could not read OpenWOP run %s for its artifact: %s", run_id, exc)
         return
+    progress.settle(snapshot.node_states or {})
     publish_run_artifact(OpenwopRunResult.from_snapshot(snapshot, workflow_id), progress, base_url=client.base_url)
 
 
@@ -435,7 +487,50 @@ def _check_on_interrupt(on_interrupt: Any) -> InterruptHandler:
     )
 
 
-@flow(
+def _check_parameter_size(flow: Flow[Any, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Refuse a call whose parameters the Prefect API would refuse (``max_parameter_size``, 512 KiB by
+    default), before any flow run or OpenWOP run exists. Prefect's own refusal comes later, as an HTTP 422
+    that echoes every parameter (the whole ``inputs``); this message gives only sizes."""
+    limit = get_current_settings().server.api.max_parameter_size
+    if limit <= 0:
+        return
+    call_kwargs = {k: v for k, v in kwargs.items() if k not in ("return_state", "wait_for")}
+    try:
+        parameters = flow.serialize_parameters(get_call_parameters(flow.fn, args, call_kwargs))
+        size = len(json.dumps(parameters, separators=(",", ":"), default=str).encode())
+    except Exception:
+        return  # arguments that do not bind or encode: Prefect and the flow report those
+    if size > limit:
+        raise InvalidArgumentError(
+            f"run_openwop_workflow's parameters are {size:,} bytes as JSON (mostly inputs), over Prefect's limit "
+            f"of {limit:,} bytes for a flow run's parameters (PREFECT_SERVER_API_MAX_PARAMETER_SIZE); nothing was "
+            "started. For larger inputs (up to the OpenWOP host's request limit), start the run with the "
+            "create_openwop_run task and wait for it with wait_for_openwop_run: task arguments are not stored as "
+            "flow-run parameters."
+        )
+
+
+class _OpenwopFlow(Flow[P, R]):
+    """The class of ``run_openwop_workflow``: a Prefect flow that checks its parameters' size when called."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Check the size of the parameters, then run the flow as Prefect does."""
+        _check_parameter_size(self, args, kwargs)
+        return super().__call__(*args, **kwargs)
+
+    def with_options(self, *args: Any, **kwargs: Any) -> "_OpenwopFlow[P, R]":
+        """Prefect's ``with_options``, keeping this class (and so the size check) on the copy."""
+        copy = super().with_options(*args, **kwargs)
+        copy.__class__ = _OpenwopFlow
+        return cast("_OpenwopFlow[P, R]", copy)
+
+
+def _openwop_flow(**options: Any) -> Callable[[Callable[P, R]], _OpenwopFlow[P, R]]:
+    """Like ``@flow(...)``, building an :class:`_OpenwopFlow`."""
+    return lambda fn: _OpenwopFlow(fn, **options)
+
+
+@_openwop_flow(
     name="run-openwop-workflow",
     description="Run an OpenWOP workflow and return its outputs; interrupts are answered in the Prefect UI.",
     on_cancellation=[_cancel_on_flow_cancellation],
@@ -542,6 +637,7 @@ def run_openwop_workflow(
                 with _active_lock:
                     _active.pop(flow_run_id, None)
         if publish_artifact:
+            progress.settle(follower.node_states)
             publish_run_artifact(result, progress, base_url=client.base_url)
     if watcher.fired.is_set():
         cancelled: Any = Cancelled(message=f"Prefect flow run cancelled; OpenWOP run {run_id} was cancelled")

@@ -12,9 +12,11 @@ Run it with ``make demo``. It cleans up what it started and exits non-zero if an
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -31,10 +33,28 @@ def _step(title: str) -> None:
     print(f"\n==> {title}", flush=True)
 
 
+def _captured(cmd: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """``subprocess.run(capture_output=True, text=True)`` in a session of its own: on a timeout or an interruption
+    (Ctrl-C, a test's timeout) its whole process group is killed, children included (an ephemeral Prefect
+    server, Airflow's helpers), not only the command."""
+    with subprocess.Popen(
+        cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    ) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.communicate(timeout=10)
+            raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
 def _run(cmd: list[str], env: dict[str, str], *, label: str, timeout: float = 600, echo: bool = False) -> float:
     """Run one command, show its last lines on failure (its indented lines with ``echo``), return its wall time."""
     started = time.monotonic()
-    proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
+    proc = _captured(cmd, env, timeout)
     took = time.monotonic() - started
     if proc.returncode != 0:
         tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
@@ -65,16 +85,10 @@ def airflow_env(base_url: str, home: Path) -> dict[str, str]:
 def airflow_dag_ids(env: dict[str, str]) -> list[str]:
     """The example DAG ids, as Airflow itself parses them (``dags reserialize``, then ``dags list``)."""
     airflow = [str(AIRFLOW_PY), "-m", "airflow", "dags"]
-    subprocess.run([*airflow, "reserialize"], env=env, cwd=ROOT, capture_output=True, check=True, timeout=300)
-    proc = subprocess.run(
-        [*airflow, "list", "-o", "json", "--columns", "dag_id,tags"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    )
+    for command in ([*airflow, "reserialize"], [*airflow, "list", "-o", "json", "--columns", "dag_id,tags"]):
+        proc = _captured(command, env, 300)
+        if proc.returncode != 0:
+            raise SystemExit(f"demo: {' '.join(command[2:])} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
     listed = next((line for line in proc.stdout.splitlines() if line.startswith("[{")), "[]")
     dags = json.loads(listed)
     if not dags:

@@ -120,7 +120,7 @@ wait_http() { # wait_http NAME URL SECONDS
 # ---------------------------------------------------------------------------------------------- OpenWOP host
 echo "==> local OpenWOP host on $OPENWOP_URL"
 [ "$OPENWOP_PORT" = "$OPENWOP_PORT_WANTED" ] || echo "    (port $OPENWOP_PORT_WANTED is taken, so another one)"
-devhost_args=(--host 127.0.0.1 --port "$OPENWOP_PORT" --api-key "$API_KEY")
+devhost_args=(--host 127.0.0.1 --port "$OPENWOP_PORT" --api-key "$API_KEY" --run-pages public)
 [ -n "${OPENWOP_WORKFLOWS:-}" ] && devhost_args+=(--workflows "$(cd "$OPENWOP_WORKFLOWS" && pwd)")
 start openwop-devhost "$ROOT/.venv-core/bin/openwop-devhost" "${devhost_args[@]}"
 wait_http openwop-devhost "$OPENWOP_URL/.well-known/openwop" 60
@@ -195,7 +195,8 @@ OpenWOP UIs are up ($((SECONDS - STARTED))s). Press Ctrl-C to stop everything.
       OPENWOP_BASE_URL=$OPENWOP_URL OPENWOP_API_KEY=$API_KEY .venv-core/bin/openwop runs create conformance-identity --inputs '{"payload": {"hello": "world"}}' --wait
 
   Airflow  $AIRFLOW_URL   (no login)
-      DAGs example_openwop_*: open one, Trigger, then the task's Logs and its "OpenWOP run" link.
+      DAGs example_openwop_*: open one, Trigger, then the task's Logs and its "OpenWOP run" link
+      (the local host's page of the run: status, nodes, events, the pending question).
       Connections: openwop_default (from AIRFLOW_CONN_OPENWOP_DEFAULT, not listed in the UI) and
       openwop_local (Admin -> Connections; Test is enabled), both pointing at the local host.
 

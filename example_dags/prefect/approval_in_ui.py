@@ -1,10 +1,18 @@
 """Example: a workflow that needs a person's approval, answered in the Prefect UI.
 
-When the OpenWOP run waits at its approval gate, the flow run pauses; open it in the Prefect UI, press
-Resume, choose accept or reject (optionally with feedback and your name) and the run carries on::
+Answering in the Prefect UI needs a Prefect server with its UI. Start one, point the flow at it, run it::
 
+    prefect server start                                  # in another terminal; UI at http://127.0.0.1:4200
+    export PREFECT_API_URL=http://127.0.0.1:4200/api
     OPENWOP_BASE_URL=http://127.0.0.1:3737 OPENWOP_API_KEY=... python example_dags/prefect/approval_in_ui.py
 
+When the OpenWOP run waits at its approval gate, the ``run-openwop-workflow`` subflow run pauses (not the
+``openwop-approval-in-ui`` run you started); the log gives its link. Open it, press Resume, choose accept or
+reject (optionally with feedback and your name) and the run carries on. Answering on the OpenWOP host
+instead also ends the pause, within a second.
+
+Without PREFECT_API_URL, Prefect runs the flow on a temporary server that has no UI: the flow then fails at
+the gate saying so (and cancels the OpenWOP run) instead of waiting for an answer nobody can give.
 A rejection fails the flow with the host's reason (``OpenwopRunFailed``, code ``approval_rejected``).
 """
 

@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit
 
 from openwop_airflow.exceptions import OpenwopConnectionError
 from openwop_core import ConfigurationError, RetryPolicy
+from openwop_core._base import _without_userinfo, normalise_base_url
 
 #: Extras read from the connection; anything else is reported (typos otherwise pass silently).
 _NUMBER_EXTRAS = ("timeout", "connect_timeout", "stream_idle_timeout")
@@ -79,13 +80,18 @@ class OpenwopConnectionSettings:
 
     def run_url(self, run_id: str) -> str:
         """Where a person can look at the run: the UI when ``ui_base_url`` is set (``{run_id}`` is replaced,
-        otherwise ``/runs/<id>`` is appended), else the API's run document."""
+        otherwise ``/runs/<id>`` is appended), else the API's run document, under the base URL as the client
+        uses it (a trailing ``/v1`` dropped, no user-info)."""
         safe_id = quote(run_id, safe="")
         if self.ui_base_url:
             if "{run_id}" in self.ui_base_url:
                 return self.ui_base_url.replace("{run_id}", safe_id)
             return f"{self.ui_base_url.rstrip('/')}/runs/{safe_id}"
-        return f"{self.base_url.rstrip('/')}/v1/runs/{safe_id}"
+        try:
+            api = _without_userinfo(normalise_base_url(self.base_url))
+        except ConfigurationError as exc:
+            raise describe_client_error(self.conn_id, exc) from None
+        return f"{api}/v1/runs/{safe_id}"
 
 
 def settings_from_connection(conn: Any, extras: Mapping[str, Any]) -> OpenwopConnectionSettings:
@@ -152,22 +158,30 @@ def _base_url(conn: Any, fail: Any) -> str:
     host = (conn.host or "").strip()
     if not host:
         raise fail("has no host; set host to the OpenWOP base URL, such as https://openwop.example.com.")
+    schema = (conn.schema or "").strip().lower()
     if "://" in host:
         url = host
+        if schema and schema != host.split("://", 1)[0].lower():
+            raise fail(
+                f"schema {conn.schema!r} contradicts the scheme written in the host; clear the schema. (In a "
+                "connection URI the path is the schema: give a base URL with a path prefix as JSON instead.)"
+            )
     else:
-        scheme = (conn.schema or "https").strip().lower()
+        scheme = schema or "https"
         if scheme not in ("http", "https"):
             raise fail(f"schema {scheme!r} is not a URL scheme; leave it empty (https) or set http or https.")
         url = f"{scheme}://{host}"
     parts = urlsplit(url)
     if conn.port:
         try:
-            has_port = parts.port is not None
+            url_port = parts.port
         except ValueError:
             raise fail(f"host {host!r} has an invalid port.") from None
-        if not has_port and parts.hostname:
+        if url_port is None and parts.hostname:
             netloc = f"{parts.netloc}:{int(conn.port)}"
             url = parts._replace(netloc=netloc).geturl()
+        elif url_port is not None and url_port != int(conn.port):
+            raise fail(f"the host's URL says port {url_port} but the port field says {conn.port}; keep one.")
     return url
 
 
@@ -185,6 +199,7 @@ def _positive_number(value: Any, name: str, fail: Any) -> float | None:
 
 def _verify(extras: Mapping[str, Any], fail: Any) -> bool | str:
     ca_bundle = extras.get("ca_bundle")
+    source = "ca_bundle"  # the extra the bundle path came from, for messages
     verify = extras.get("verify", True)
     if isinstance(verify, str):
         text = verify.strip().lower()
@@ -193,13 +208,14 @@ def _verify(extras: Mapping[str, Any], fail: Any) -> bool | str:
         elif text in _FALSE:
             verify = False
         else:  # a path given in "verify", as requests/httpx users often do
-            ca_bundle = ca_bundle or verify.strip()
+            if not ca_bundle:
+                ca_bundle, source = verify.strip(), "verify"
             verify = True
     if not isinstance(verify, bool):
         raise fail(f'extra "verify" must be true or false, got {verify!r}.')
     if ca_bundle:
         if not isinstance(ca_bundle, str) or not os.path.exists(ca_bundle):
-            raise fail(f'extra "ca_bundle": no CA bundle at {ca_bundle!r} on this machine.')
+            raise fail(f'extra "{source}": no CA bundle at {ca_bundle!r} on this machine.')
         if not verify:
             raise fail('extras "verify": false and "ca_bundle" contradict each other; keep one.')
         return ca_bundle

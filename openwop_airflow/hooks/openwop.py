@@ -39,6 +39,7 @@ from openwop_core import (
     PermissionDeniedError,
     RetryPolicy,
 )
+from openwop_core._base import _without_userinfo
 
 
 class OpenwopHook(BaseHook):
@@ -113,6 +114,13 @@ class OpenwopHook(BaseHook):
 
     def _parse(self, conn: Any, extras: Mapping[str, Any]) -> OpenwopConnectionSettings:
         settings = settings_from_connection(conn, extras)
+        if "://" not in (conn.host or "") and not (conn.schema or "").strip():
+            self.log.info(
+                "OpenWOP connection %r: the host has no scheme, so %s is used; for a plain-http host write "
+                "http:// in the host or set the schema to http.",
+                self.openwop_conn_id,
+                _without_userinfo(settings.base_url),
+            )
         if settings.unknown_extras:
             self.log.warning(
                 "OpenWOP connection %r has extras this provider does not read: %s (known: %s)",

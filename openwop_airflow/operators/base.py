@@ -50,6 +50,7 @@ from openwop_core import (
     WaitTimeoutError,
     interrupt_is_open,
 )
+from openwop_core.errors import utc_time
 
 OnInterrupt = Literal["fail", "return", "wait", "ask_in_airflow"]
 ON_INTERRUPT_CHOICES = ("fail", "return", "wait", "ask_in_airflow")
@@ -69,6 +70,17 @@ def seconds(name: str, value: float | timedelta | None) -> float | None:
     if isinstance(number, bool) or not isinstance(number, (int, float)) or number <= 0:
         raise ValueError(f"{name} must be a positive number of seconds or a timedelta, got {value!r}.")
     return float(number)
+
+
+def _failed_node(snapshot: RunSnapshot) -> str | None:
+    """The node the snapshot reports failed, for when no event named it (the run had ended before the wait
+    began, as a deferred task often finds): the failure message then names it in every mode."""
+    failed = [
+        node_id
+        for node_id, state in snapshot.node_states.items()
+        if isinstance(state, dict) and state.get("status") == "failed"
+    ]
+    return failed[-1] if failed else None
 
 
 class BaseOpenwopRunOperator(BaseOperator):
@@ -141,6 +153,7 @@ class BaseOpenwopRunOperator(BaseOperator):
         self.response_timeout = seconds("response_timeout", response_timeout)
         self.assigned_users = assigned_users
         self._run_id: str | None = None
+        self._parked_in_dag_test = False
 
     # -- what subclasses provide ---------------------------------------------------------------------
 
@@ -204,7 +217,13 @@ class BaseOpenwopRunOperator(BaseOperator):
         payload = RunWaitEvent.from_payload(event)
         run_id = self._run_id = payload.run_id
         if payload.status == "timeout":
-            self._timed_out(run_id)
+            self._timed_out(
+                run_id,
+                last_status=payload.run_status,
+                last_sequence=payload.last_sequence,
+                unreachable_since=payload.unreachable_since,
+                host_error=(payload.error or {}).get("message"),
+            )
         if payload.status == "error" and payload.run_status is None:
             raise AirflowException(f"Waiting for OpenWOP run {run_id} failed: {payload.error_text()}")
         snapshot = self._snapshot(self.hook.get_conn(), run_id)
@@ -341,9 +360,13 @@ class BaseOpenwopRunOperator(BaseOperator):
         return list(answers) if isinstance(answers, list) else []
 
     def on_kill(self) -> None:
-        """The task is being killed (or hit ``execution_timeout``) while waiting in the worker."""
+        """The task is being killed (or hit ``execution_timeout``) while waiting in the worker. Under ``airflow
+        dags test`` Airflow also calls it on SIGTERM while the task is parked, and nothing else would end
+        the test then: it ends here."""
         if self._run_id:
             self._cancel(self._run_id, "Airflow task killed")
+        if self._parked_in_dag_test:
+            raise SystemExit("airflow dags test stopped by SIGTERM while the task waited for an answer in Airflow.")
 
     # -- helpers ------------------------------------------------------------------------------------
 
@@ -362,10 +385,17 @@ class BaseOpenwopRunOperator(BaseOperator):
             last_sequence=last_sequence,
             poll_interval=self.poll_interval,
         )
+        wait = RunWait(spec, client.retry, self.log)
         try:
-            result = RunWait(spec, client.retry, self.log).run_sync(client)
-        except WaitTimeoutError:
-            self._timed_out(run_id)
+            result = wait.run_sync(client)
+        except WaitTimeoutError as exc:
+            self._timed_out(
+                run_id,
+                last_status=exc.last_status,
+                last_sequence=exc.last_sequence,
+                unreachable_since=exc.unreachable_since,
+                host_error=wait.last_error,
+            )
         except OpenwopError as exc:
             raise AirflowException(f"Lost track of OpenWOP run {run_id}: {exc}") from exc
         interrupt = interrupt_to_dict(result.interrupt) if result.interrupt else None
@@ -434,7 +464,25 @@ class BaseOpenwopRunOperator(BaseOperator):
             self.defer(trigger=trigger, method_name="execute_human_answer", kwargs={"ask": ask}, timeout=None)
         ends = [d for d in (deadline, response_deadline) if d is not None]
         timeout = timedelta(seconds=max(1.0, min(ends) - time.time())) if ends else None
+        if support.in_dag_test():
+            self._park_in_dag_test(timeout)
         raise support.park("execute_human_answer", {"ask": ask}, timeout)
+
+    def _park_in_dag_test(self, timeout: timedelta | None) -> None:
+        """``airflow dags test`` runs no scheduler, which would end a parked wait at its timeout: enforce it
+        from this process, let SIGTERM end the test (see :meth:`on_kill`), and say how to answer."""
+        self._parked_in_dag_test = True
+        if timeout is not None:
+            hitl_support().enforce_timeout_in_dag_test(timeout)
+        self.log.info(
+            "airflow dags test runs no scheduler: answer on the Required Actions page of an Airflow API server "
+            "that shares this metadata database. %s Ctrl-C or SIGTERM ends the test%s.",
+            f"The wait ends after {timeout.total_seconds():.0f}s (response_timeout or timeout), enforced by "
+            "this process."
+            if timeout is not None
+            else "Nothing else ends the wait: neither response_timeout nor timeout is set.",
+            " and cancels the run" if self.cancel_on_kill else "",
+        )
 
     def _new_wait(self, context: Any) -> str | None:
         """Record (XCom ``openwop_wait``) that the task now waits anew, before it defers. Airflow 3.3 resumes a
@@ -547,18 +595,54 @@ class BaseOpenwopRunOperator(BaseOperator):
             snapshot.status,
             error.code if error else None,
             error.message if error else None,
-            failed_node_id=failed_node_id,
+            failed_node_id=failed_node_id or _failed_node(snapshot),
         )
 
-    def _timed_out(self, run_id: str) -> NoReturn:
-        cancelled = self._cancel(run_id, "Airflow task timed out") if self.cancel_on_kill else False
-        raise OpenwopWaitTimeoutException(
-            f"OpenWOP run {run_id} did not finish within the task's timeout"
-            + ("; it was cancelled." if cancelled else "; it was left running.")
-        )
+    def _timed_out(
+        self,
+        run_id: str,
+        *,
+        last_status: str | None = None,
+        last_sequence: int | None = None,
+        unreachable_since: float | None = None,
+        host_error: str | None = None,
+    ) -> NoReturn:
+        """Fail the task whose time ran out, with one story: what was last known of the run, whether the
+        host was unreachable (since when), and what became of the run (cancelled, left running, or the
+        cancel failed). Raised without the wait's own timeout error chained: this message says it all."""
+        cancelled = self._cancel(run_id, "Airflow task timed out")
+        if cancelled:
+            fate = "it was cancelled."
+        elif not self.cancel_on_kill:
+            fate = "it was left running (cancel_on_kill is off)."
+        else:
+            fate = f"cancelling it failed too ({self._cancel_error}), so it may still be running on the host."
+        known = last_status is not None or last_sequence is not None
+        event = "no event seen yet" if last_sequence is None else f"last event {last_sequence}"
+        seen = f" (last status {last_status or 'unknown'}, {event})" if known else ""
+        if unreachable_since is not None:
+            head = (
+                f"OpenWOP run {run_id}: the host was unreachable since {utc_time(unreachable_since)} "
+                f"(last error: {host_error or 'none recorded'}) when the task's {self._limit_text()} ran out, "
+                f"so how the run went on is unknown{seen}; "
+            )
+        else:
+            head = f"OpenWOP run {run_id} did not finish within the task's {self._limit_text()}{seen}; "
+        raise OpenwopWaitTimeoutException(head + fate) from None
+
+    def _limit_text(self) -> str:
+        """The limit that bounded the wait: ``timeout`` or ``execution_timeout`` (the shorter one)."""
+        execution = self.execution_timeout.total_seconds() if self.execution_timeout else None
+        if self.timeout and (execution is None or self.timeout <= execution):
+            return f"timeout of {self.timeout:g}s"
+        if execution is not None:
+            return f"execution_timeout of {execution:g}s"
+        return "timeout"
 
     def _cancel(self, run_id: str, reason: str) -> bool:
-        """Cancel the remote run, best effort: failures are logged, never raised."""
+        """Cancel the remote run, best effort: failures are logged (and kept in ``_cancel_error``), never
+        raised."""
+        self._cancel_error: str | None = None
         if not self.cancel_on_kill:
             self.log.info("Leaving OpenWOP run %s running (cancel_on_kill is off).", run_id)
             return False
@@ -566,6 +650,7 @@ class BaseOpenwopRunOperator(BaseOperator):
             result = self.hook.cancel_run(run_id, reason=reason)
         except Exception as exc:
             self.log.warning("Could not cancel OpenWOP run %s: %s", run_id, exc)
+            self._cancel_error = str(exc)
             return False
         self.log.info(
             "Cancelled OpenWOP run %s (%s): status %s%s.",

@@ -20,7 +20,8 @@ class OpenwopForkRunOperator(BaseOpenwopRunOperator):
     :param source_run_id: The run to fork (templated).
     :param mode: ``"replay"`` re-executes from ``from_seq`` with the recorded history; ``"branch"`` starts
         a new branch from that point.
-    :param from_seq: The event sequence to fork from (templated; None: the host's default).
+    :param from_seq: The event sequence to fork from (templated). Required with ``branch`` (checked when the
+        DAG is parsed); with ``replay``, None means the host's default (0).
     :param configurable: Configuration for the fork (templated; ``branch`` only).
     :param tags: Tags of the fork (templated; ``branch`` only).
     :param metadata: Metadata of the fork (templated; ``branch`` only).
@@ -51,6 +52,11 @@ class OpenwopForkRunOperator(BaseOpenwopRunOperator):
         super().__init__(**kwargs)
         if mode not in ("replay", "branch"):
             raise ValueError(f"mode must be 'replay' or 'branch', got {mode!r}.")
+        if mode == "branch" and from_seq is None:
+            raise ValueError(
+                "mode='branch' needs from_seq: the event sequence to branch from (an integer, or a template that "
+                "renders one); mode='replay' may leave it out."
+            )
         self.source_run_id = source_run_id
         self.mode = mode
         self.from_seq = from_seq

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
-from airflow.providers.common.compat.sdk import AirflowException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 from airflow.sdk import BaseOperator
 
 from openwop_airflow.hooks.openwop import OpenwopHook
@@ -28,6 +28,8 @@ class OpenwopResolveInterruptOperator(BaseOperator):
     :param node_id: The node that waits (templated, kept as ``interrupt_node_id``: Airflow reserves
         ``node_id``); needed unless ``token`` is given.
     :param token: The interrupt's signed token instead of run and node (templated; no API key is sent).
+        Only external-event interrupts carry one, and only on hosts that issue tokens; an empty token, or
+        one a template rendered as ``None``/``null``, fails the task before anything is sent.
     :param openwop_conn_id: The Airflow connection of the host.
 
     Returns the host's answer (``run_id``, ``node_id``, ``status`` after the resume).
@@ -50,6 +52,9 @@ class OpenwopResolveInterruptOperator(BaseOperator):
         super().__init__(**kwargs)
         if token is None and (run_id is None or node_id is None):
             raise ValueError("Give either token=, or both run_id= and node_id=.")
+        if isinstance(token, str) and _missing_token(token):
+            raise ValueError(_no_token_message(token))
+        self._token_given = token is not None
         self.resume_value = resume_value
         self.run_id = run_id
         self.interrupt_node_id = node_id
@@ -63,11 +68,13 @@ class OpenwopResolveInterruptOperator(BaseOperator):
 
     def execute(self, context: Any) -> Any:
         """Send the answer; on a retry, accept "already answered" when the run has moved on."""
+        if self._token_given and _missing_token(self.token):
+            raise AirflowFailException(_no_token_message(self.token))
         value = json_value_argument("resume_value", self.resume_value)
         client = self.hook.get_conn()
         key = task_instance_key(context, prefix="airflow-resolve")
         target = (
-            f"the interrupt of token {self.token[:12]}..."
+            "the interrupt of the given token"  # the token is a credential: never logged, not even a prefix
             if self.token
             else f"node {self.interrupt_node_id} of run {self.run_id}"
         )
@@ -103,3 +110,22 @@ class OpenwopResolveInterruptOperator(BaseOperator):
             return False
         still_waiting = snapshot.is_waiting and snapshot.current_node_id in (None, self.interrupt_node_id)
         return not still_waiting
+
+
+#: What a template renders for an interrupt without a token (``xcom_pull(...)['token']`` of None).
+_NO_TOKEN_TEXTS = frozenset({"", "none", "null"})
+
+
+def _missing_token(token: Any) -> bool:
+    """True for a token that is no token: empty, or ``None``/``null`` as a template renders a missing one."""
+    return token is None or (isinstance(token, str) and token.strip().lower() in _NO_TOKEN_TEXTS)
+
+
+def _no_token_message(token: Any) -> str:
+    """Why an empty token is refused and what to pass instead (the value is shown only when it is no token)."""
+    return (
+        f"token is empty (got {token!r}): the interrupt has no signed token. Only external-event interrupts "
+        "carry one, and only on hosts that issue tokens; approvals and clarifications never do (their "
+        "`interrupt` XCom has token None). Resolve by run and node instead: run_id=... and node_id=... (e.g. "
+        "\"{{ ti.xcom_pull(task_ids='start', key='interrupt')['node_id'] }}\")."
+    )

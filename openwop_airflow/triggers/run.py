@@ -106,9 +106,8 @@ class OpenwopRunTrigger(BaseTrigger):
                 )
                 result = await wait.run_async(client)
         except WaitTimeoutError as exc:
-            last = wait.last_sequence if wait else self.last_sequence
-            self.log.warning("Deadline passed while waiting for OpenWOP run %s.", self.run_id)
-            event = RunWaitEvent(status="timeout", run_id=self.run_id, run_status=exc.last_status, last_sequence=last)
+            self.log.warning("Deadline passed while waiting for OpenWOP run %s: %s", self.run_id, exc)
+            event = RunWaitEvent.timed_out(exc)
         except (OpenwopError, OpenwopConnectionError) as exc:
             last = wait.last_sequence if wait else self.last_sequence
             self.log.error("Cannot wait for OpenWOP run %s: %s", self.run_id, exc)

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from openwop_airflow.exceptions import OpenwopTriggerEventError
-from openwop_core import PendingInterrupt, WaitResult
+from openwop_core import PendingInterrupt, WaitResult, WaitTimeoutError
 
 EventStatus = Literal["success", "error", "interrupted", "timeout"]
 EVENT_STATUSES: tuple[str, ...] = ("success", "error", "interrupted", "timeout")
@@ -25,7 +25,9 @@ class RunWaitEvent:
 
     ``success``: the run completed. ``error``: the run ended failed/cancelled (``run_status`` set), or the
     wait itself hit an error that retrying cannot fix (``run_status`` None, e.g. a rejected API key).
-    ``interrupted``: the run waits on someone (``interrupt`` describes it). ``timeout``: the deadline passed.
+    ``interrupted``: the run waits on someone (``interrupt`` describes it). ``timeout``: the deadline passed;
+    with ``unreachable_since`` (epoch seconds) the host had answered nothing since then, and ``error`` holds
+    the last failure.
     """
 
     status: EventStatus
@@ -34,10 +36,14 @@ class RunWaitEvent:
     last_sequence: int | None = None
     interrupt: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
+    unreachable_since: float | None = None
 
     def to_payload(self) -> dict[str, Any]:
-        """The JSON-safe dict a ``TriggerEvent`` carries."""
-        return asdict(self)
+        """The JSON-safe dict a ``TriggerEvent`` carries (``unreachable_since`` only when set)."""
+        payload = asdict(self)
+        if payload["unreachable_since"] is None:
+            del payload["unreachable_since"]
+        return payload
 
     @classmethod
     def from_result(cls, result: WaitResult) -> RunWaitEvent:
@@ -101,6 +107,9 @@ class RunWaitEvent:
             raise bad("run_status must be a string")
         if status == "interrupted" and run_status is None:
             raise bad("an interrupted event needs run_status")
+        since = payload.get("unreachable_since")
+        if since is not None and (isinstance(since, bool) or not isinstance(since, (int, float))):
+            raise bad("unreachable_since must be a number (epoch seconds)")
         return cls(
             status=status,
             run_id=run_id,
@@ -108,6 +117,21 @@ class RunWaitEvent:
             last_sequence=last_sequence,
             interrupt=payload.get("interrupt"),
             error=payload.get("error"),
+            unreachable_since=None if since is None else float(since),
+        )
+
+    @classmethod
+    def timed_out(cls, error: WaitTimeoutError) -> RunWaitEvent:
+        """The event for a deadline that passed: the last status and event seen and, when the host had
+        stopped answering, since when and its last failure."""
+        since, last_error = error.unreachable_since, error.last_error
+        return cls(
+            status="timeout",
+            run_id=error.run_id,
+            run_status=error.last_status,
+            last_sequence=error.last_sequence,
+            error={"code": "host_unreachable", "message": last_error, "node_id": None} if since else None,
+            unreachable_since=since,
         )
 
     def error_text(self) -> str:

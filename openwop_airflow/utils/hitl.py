@@ -11,6 +11,9 @@ The standard provider's HITL operators are not needed.
 from __future__ import annotations
 
 import importlib
+import logging
+import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -84,6 +87,37 @@ class HitlSupport:
         from airflow.sdk.exceptions import TaskAwaitingInput
 
         return TaskAwaitingInput(method_name=method_name, kwargs=kwargs, timeout=timeout)
+
+    @staticmethod
+    def in_dag_test() -> bool:
+        """Whether the task runs under ``airflow dags test`` / ``dag.test()``: in-process, with no scheduler to
+        enforce a parked task's timeout."""
+        from airflow.sdk.execution_time import task_runner
+
+        return type(getattr(task_runner, "SUPERVISOR_COMMS", None)).__name__ == "InProcessSupervisorComms"
+
+    @staticmethod
+    def enforce_timeout_in_dag_test(timeout: timedelta) -> None:
+        """Do, when ``timeout`` has passed, what the scheduler's sweep does for a parked task whose response
+        deadline passed (``dags test`` runs no scheduler): resume it with the answer given meanwhile, or with
+        a timeout event. Runs on a daemon thread of the ``dags test`` process, which owns the database."""
+
+        def sweep() -> None:
+            from airflow.jobs.scheduler_job_runner import SchedulerJobRunner
+
+            time.sleep(timeout.total_seconds() + 1.0)  # the sweep takes deadlines that have passed
+            try:
+                SchedulerJobRunner.check_awaiting_input_timeouts(_SweepLog())  # type: ignore[arg-type]
+            except Exception:  # the test may have ended and its database gone
+                logging.getLogger(__name__).warning("Could not time out the parked task.", exc_info=True)
+
+        threading.Thread(target=sweep, name="openwop-dag-test-hitl-timeout", daemon=True).start()
+
+
+class _SweepLog:
+    """The scheduler's ``self`` as its awaiting-input sweep uses it: only a logger."""
+
+    log = logging.getLogger("openwop_airflow.dag_test_sweep")
 
 
 def hitl_support() -> HitlSupport:

@@ -27,13 +27,13 @@ from openwop_core import (
     OpenwopClient,
     OpenwopError,
     PendingInterrupt,
+    ProgressLines,
     RetryPolicy,
     RunEvent,
     RunSnapshot,
     RunTracker,
     WaitResult,
     WaitTimeoutError,
-    describe_event,
 )
 from openwop_core.retry import is_retryable_error
 
@@ -63,6 +63,13 @@ class RunWait:
         self.last_sequence = spec.last_sequence
         self.last_status: str | None = None
         self.failures = 0
+        self.started = time.time()
+        #: When the current streak of transient failures began (epoch seconds; None: the host answers).
+        self.unreachable_since: float | None = None
+        #: The last transient error of that streak (secrets are never in error texts).
+        self.last_error: str | None = None
+        #: The progress lines of this wait (twin events folded into one line).
+        self.progress = ProgressLines()
 
     # -- decisions ---------------------------------------------------------------------------------
 
@@ -73,14 +80,27 @@ class RunWait:
         return max(0.0, self.spec.deadline - time.time())
 
     def timeout_error(self) -> WaitTimeoutError:
-        """The error for a deadline that passed (names the last status and event seen)."""
-        return WaitTimeoutError(self.spec.run_id, 0.0, self.last_status, self.last_sequence)
+        """The error for a deadline that passed (how long this wait lasted, the last status and event seen)."""
+        return WaitTimeoutError(
+            self.spec.run_id,
+            round(time.time() - self.started, 1),
+            self.last_status,
+            self.last_sequence,
+            unreachable_since=self.unreachable_since,
+            last_error=self.last_error,
+        )
+
+    def host_answered(self) -> None:
+        """The host answered: the failure streak (and the "unreachable since") ends."""
+        self.failures = 0
+        self.unreachable_since = None
+        self.last_error = None
 
     def on_event(self, event: RunEvent) -> None:
         """Log a progress line for ``event`` and advance the resume cursor."""
         self.last_sequence = event.sequence
-        self.failures = 0
-        text = describe_event(event)
+        self.host_answered()
+        text = self.progress(event)
         if text:
             self.log.info("OpenWOP run %s: %s", self.spec.run_id, text)
 
@@ -88,10 +108,16 @@ class RunWait:
         """Seconds to pause before resuming after ``error``; re-raises errors that are not transient and
         raises :class:`WaitTimeoutError` once the deadline has passed."""
         if isinstance(error, WaitTimeoutError):
+            # that wait read the run first, so the host answered then; it tells whether it still did
             self.last_status = error.last_status or self.last_status
+            self.unreachable_since = error.unreachable_since
+            self.last_error = error.last_error
             raise self.timeout_error() from None
         if not is_retryable_error(error, self.policy.retry_statuses):
             raise error
+        if self.unreachable_since is None:
+            self.unreachable_since = time.time()
+        self.last_error = error.message
         self.failures += 1
         delay = min(MAX_RECONNECT_DELAY, self.policy.delay_for(error, self.failures))
         remaining = self.remaining()
@@ -111,7 +137,7 @@ class RunWait:
 
     def on_snapshot(self, snapshot: RunSnapshot) -> WaitResult | None:
         """Polling mode: the result when ``snapshot`` ends the wait, else None (status changes are logged)."""
-        self.failures = 0
+        self.host_answered()
         if snapshot.status != self.last_status:
             self.log.info("OpenWOP run %s: status %s", self.spec.run_id, snapshot.status)
             self.last_status = snapshot.status

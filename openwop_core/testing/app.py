@@ -22,7 +22,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import admin, handlers
+from . import admin, handlers, pages
 from .auth import require
 from .discovery import build_discovery, discovery_etag, openapi_bytes
 from .errors import ApiError, error_body, json_response
@@ -92,6 +92,8 @@ async def _dispatch(request: Request) -> Response:
 
     try:
         route, params = resolve(request.method, raw_path)
+        if route.page and pages.prefers_html(request.headers.get("accept")):
+            return await pages.run_page(request, state, request.app.state.run_pages, params["runId"])
         if route.admin:
             latency_ms = 0
         principal = None
@@ -164,13 +166,16 @@ def create_app(
     token_ttl_seconds: float = 1800.0,
     allow_insecure_webhooks: bool = False,
     token_secret: bytes | None = None,
+    run_pages: str = "public",
 ) -> Starlette:
     """Build the local OpenWOP v1 host as a Starlette app (serve it with any ASGI server).
 
     ``api_key`` defaults to ``$OPENWOP_API_KEY`` or ``openwop-dev-key``. ``api_keys`` adds keys
     restricted to the listed scopes. ``workflows_dir`` adds ``*.json`` workflow definitions to
     the built-in catalogue (raises :class:`~openwop_core.testing.workflows.WorkflowLoadError`
-    naming the bad file). The host state is available as ``app.state.devhost``.
+    naming the bad file). ``run_pages`` is who may read a run's HTML page (what a browser gets at
+    ``GET /v1/runs/{id}``): ``"public"`` (no API key, for a development host on loopback) or
+    ``"api-key"``. The host state is available as ``app.state.devhost``.
     """
     key = api_key if api_key is not None else os.environ.get("OPENWOP_API_KEY") or DEFAULT_API_KEY
     workflows = load_workflows(workflows_dir)
@@ -197,6 +202,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.devhost = state
+    app.state.run_pages = pages.validate_access(run_pages)
     app.state.discovery = build_discovery(
         workflows,
         max_node_executions=MAX_NODE_EXECUTIONS,

@@ -17,6 +17,7 @@ from types import FrameType
 from .app import DEFAULT_API_KEY, create_app
 from .faults import FaultConfigError, Faults
 from .server import bind_socket, make_server
+from .webhooks import is_loopback
 from .workflows import WorkflowLoadError
 
 logger = logging.getLogger("openwop_core.testing")
@@ -46,6 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-insecure-webhooks",
         action="store_true",
         help="allow http:// webhooks to loopback receivers (default: https only)",
+    )
+    parser.add_argument(
+        "--run-pages",
+        choices=["public", "api-key"],
+        default=None,
+        help="who may open a run's HTML page (what a browser gets at /v1/runs/{id}): 'public' needs no API key "
+        "(default when --host is a loopback address), 'api-key' asks for it (default otherwise)",
     )
     parser.add_argument(
         "--faults", default=None, metavar="JSON", help="fault switches as JSON, e.g. '{\"latency_ms\": 50}'"
@@ -78,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (ValueError, FaultConfigError) as exc:
             logger.error("invalid --faults: %s", exc)
             return 2
+    run_pages = args.run_pages or ("public" if is_loopback(args.host) else "api-key")
     try:
         app = create_app(
             api_key,
@@ -86,6 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             faults=faults,
             token_ttl_seconds=args.token_ttl,
             allow_insecure_webhooks=args.allow_insecure_webhooks,
+            run_pages=run_pages,
         )
     except (WorkflowLoadError, ValueError) as exc:
         logger.error("cannot start: %s", exc)
@@ -100,6 +110,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     state = app.state.devhost
     logger.info("openwop devhost listening on http://%s:%d (API key: set, %s)", host, port, key_source)
     logger.info("loaded %d workflows: %s", len(state.workflows), ", ".join(sorted(state.workflows)))
+    logger.info(
+        "run pages: a browser opening http://%s:%d/v1/runs/<run id> gets an HTML page (%s)",
+        host,
+        port,
+        "no API key needed" if run_pages == "public" else "only with the API key",
+    )
     if faults is not None:
         logger.info("fault switches: %s", json.dumps(faults.to_dict()))
     server = make_server(app, state, log_level=args.log_level, abrupt=lambda: False, graceful_timeout=2)

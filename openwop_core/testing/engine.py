@@ -34,7 +34,7 @@ from .outbound import OutboundError, post_bytes
 from .runoptions import RunOptions
 from .tokens import TokenSigner
 from .walk import GraphWalk
-from .workflows import NodeDef, WorkflowDef
+from .workflows import NodeDef, VariableBinding, WorkflowDef
 
 logger = logging.getLogger("openwop_core.testing")
 
@@ -176,6 +176,11 @@ class Run:
                 waiter.set_result(None)
 
 
+def _token_fields(run: Run, interrupt: Interrupt) -> dict[str, Any]:
+    """``interruptToken`` and ``callbackUrl`` as the reference hosts report a pending interrupt's token."""
+    return {"interruptToken": interrupt.token, "callbackUrl": f"{run.base_url}/v1/interrupts/{interrupt.token}"}
+
+
 class NodeContext:
     """What a node handler may do: read its config and the run's variables, emit, suspend, store."""
 
@@ -186,9 +191,16 @@ class NodeContext:
         self.visit = visit
 
     def param(self, key: str, default: Any = None) -> Any:
-        """``config[key]`` if set, else the run variable ``key`` (e.g. an input), else ``default``."""
+        """``config[key]`` if set, else the node's input binding ``key`` (a literal, or the bound run variable), else
+        the run variable ``key``; ``default`` when unset. Run variables start as the declared defaults overlaid
+        with the run's inputs, as on the reference hosts."""
         if key in self.node.config:
             return self.node.config[key]
+        if key in self.node.inputs:
+            binding = self.node.inputs[key]
+            if not isinstance(binding, VariableBinding):
+                return binding
+            return self.run.variables.get(binding.variable_name, default)
         return self.run.variables.get(key, default)
 
     def emit(self, event_type: str, payload: dict[str, Any]) -> Event:
@@ -305,6 +317,15 @@ class Engine:
         if run.source_run_id is not None:
             snap["sourceRunId"] = run.source_run_id
             snap["forkedFrom"] = dict(run.forked_from or {})
+        if run.open_interrupts and self.faults.for_run(run.run_id, run.workflow_id).interrupt_token_shape:
+            for interrupt in run.open_interrupts.values():
+                if interrupt.kind == "external-event":  # the host-specific report of the token (a fault)
+                    fields = {
+                        "interruptId": interrupt.interrupt_id,
+                        "nodeId": interrupt.node_id,
+                        "kind": interrupt.kind,
+                    }
+                    snap["interrupt"] = {**fields, **_token_fields(run, interrupt)}
         return snap
 
     def _set_status(self, run: Run, status: str) -> None:
@@ -628,13 +649,20 @@ class Engine:
         run.interrupts_by_id[interrupt_id] = interrupt
         run.node_states[node.id]["status"] = "suspended"
         self._set_status(run, spec.status)
-        self.append(
-            run,
-            "node.suspended",
-            {"nodeId": node.id, "interruptId": interrupt_id, "kind": spec.kind, "key": interrupt.key},
-            node.id,
-        )
-        if not self.faults.for_run(run.run_id, run.workflow_id).waiting_status_only:
+        faults = self.faults.for_run(run.run_id, run.workflow_id)
+        token_shape = faults.interrupt_token_shape if spec.kind == "external-event" else None
+        suspended: dict[str, Any] = {
+            "nodeId": node.id,
+            "interruptId": interrupt_id,
+            "kind": spec.kind,
+            "key": interrupt.key,
+        }
+        if token_shape == "app-backend":
+            suspended = {"interruptId": interrupt_id, "kind": spec.kind}
+        elif token_shape == "reference-host":
+            suspended.update(_token_fields(run, interrupt))
+        self.append(run, "node.suspended", suspended, node.id)
+        if not faults.waiting_status_only and token_shape != "app-backend":
             requested: dict[str, Any] = {
                 "runId": run.run_id,
                 "nodeId": node.id,

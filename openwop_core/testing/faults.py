@@ -21,6 +21,8 @@ _STATUS_CODES = {
     504: "gateway_timeout",
 }
 _BODY_KINDS = ("json", "html", "text")
+#: Values of ``Faults.interrupt_token_shape``.
+INTERRUPT_TOKEN_SHAPES = ("reference-host", "app-backend")
 
 
 class FaultConfigError(ValueError):
@@ -106,6 +108,12 @@ class Faults:
     * ``duplicate_after_reconnect``: a resumed stream first re-sends the ``Last-Event-ID`` event.
     * ``waiting_status_only``: suspensions emit ``node.suspended`` but no ``interrupt.requested``
       (nor the legacy ``approval.requested``/``clarification.requested`` twins).
+    * ``interrupt_token_shape``: where an external-event interrupt's signed token shows, as real hosts put it
+      (canonically it reaches only the run's ``callbackUrl``). ``"reference-host"`` (the SQLite/Postgres
+      reference hosts): ``interruptToken`` and ``callbackUrl`` in the ``node.suspended`` payload and in the
+      snapshot's ``interrupt`` object. ``"app-backend"`` (a full application backend): only in the snapshot's
+      ``interrupt`` object; the suspension is a ``node.suspended`` with just ``{interruptId, kind}`` and no
+      ``interrupt.requested``.
     """
 
     drop_sse_after_events: int | None = None
@@ -120,6 +128,7 @@ class Faults:
     omit_events_url: bool = False
     duplicate_after_reconnect: bool = False
     waiting_status_only: bool = False
+    interrupt_token_shape: str | None = None
 
     def __post_init__(self) -> None:
         self.fail_requests = [_as_rule(rule) for rule in self.fail_requests]
@@ -141,6 +150,11 @@ class Faults:
         ):
             if not isinstance(getattr(self, name), bool):
                 raise FaultConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.interrupt_token_shape not in (None, *INTERRUPT_TOKEN_SHAPES):
+            raise FaultConfigError(
+                f"interrupt_token_shape must be null or one of {list(INTERRUPT_TOKEN_SHAPES)}, "
+                f"got {self.interrupt_token_shape!r}"
+            )
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], base: Faults | None = None) -> Faults:

@@ -129,12 +129,14 @@ async def create_run(ctx: RequestContext) -> Response:
 
 
 async def get_run(ctx: RequestContext) -> Response:
-    """``GET /v1/runs/{runId}``: the RunSnapshot, with ``ETag`` / ``If-None-Match`` -> 304."""
+    """``GET /v1/runs/{runId}``: the RunSnapshot, with ``ETag`` / ``If-None-Match`` -> 304 (browsers get the
+    run's HTML page instead, see ``pages.py``, hence ``Vary: Accept``)."""
     run = ctx.run()
     etag = f'"{run.run_id[4:16]}-{run.version}"'
+    headers = {"ETag": etag, "Vary": "Accept"}
     if ctx.header("if-none-match") == etag:
-        return Response(status_code=304, headers={"ETag": etag})
-    return json_response(ctx.engine.snapshot(run), 200, {"ETag": etag})
+        return Response(status_code=304, headers=headers)
+    return json_response(ctx.engine.snapshot(run), 200, headers)
 
 
 def _reason(body: dict[str, Any]) -> str | None:

@@ -23,6 +23,8 @@ class RouteSpec:
     scopes: tuple[str, ...] = ()
     public: bool = False
     admin: bool = False
+    #: Serves a human-readable HTML page to browsers (``Accept`` prefers text/html); see ``pages.py``.
+    page: bool = False
     segments: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -66,7 +68,7 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("POST", "/v1/runs/{runId}:pause", "pause_run", ("runs:cancel",)),
     RouteSpec("POST", "/v1/runs/{runId}:resume", "resume_run", ("runs:cancel",)),
     RouteSpec("POST", "/v1/runs/{runId}:fork", "fork_run", ("runs:create", "runs:read")),
-    RouteSpec("GET", "/v1/runs/{runId}", "get_run", ("runs:read",)),
+    RouteSpec("GET", "/v1/runs/{runId}", "get_run", ("runs:read",), page=True),
     RouteSpec("POST", "/v1/runs/{runId}/cancel", "cancel_run", ("runs:cancel",)),
     RouteSpec("GET", "/v1/runs/{runId}/events", "stream_events", ("runs:read",)),
     RouteSpec("GET", "/v1/runs/{runId}/events/poll", "poll_events", ("runs:read",)),
@@ -112,10 +114,13 @@ def resolve(method: str, raw_path: str) -> tuple[RouteSpec, dict[str, str]]:
         )
     root = segments[0] if segments else ""
     if root not in _SERVED_ROOTS and root != "" and not (root.startswith("v") and root[1:].isdigit()):
+        # ``/prefix/v1/runs``: a client configured with a path prefix this host does not have
+        rest = segments[segments.index("v1") :] if "v1" in segments else ["v1", *segments]
         raise ApiError(
             400,
             "version_required",
-            f"This is an OpenWOP v1 host: use /v1/{'/'.join(segments)} (discovery is at /.well-known/openwop).",
+            f"This is an OpenWOP v1 host served at its root: use /{'/'.join(rest)} "
+            "(discovery is at /.well-known/openwop).",
             {"protocolVersions": ["1.0"]},
         )
     raise ApiError(

@@ -104,7 +104,8 @@ class DevHost:
     ``api_key`` defaults to a random ``devhost-...`` value. ``workflows_dir`` adds ``*.json``
     workflows; ``faults`` sets host-wide fault switches; ``run_faults`` maps a run id or a
     workflow id to fault overrides for those runs; ``api_keys`` adds scope-restricted keys;
-    ``allow_insecure_webhooks`` (default on) lets webhooks target http://127.0.0.1 receivers.
+    ``allow_insecure_webhooks`` (default on) lets webhooks target http://127.0.0.1 receivers;
+    ``run_pages`` (default ``"public"``) lets a browser read a run's HTML page without the API key.
     """
 
     def __init__(
@@ -119,6 +120,7 @@ class DevHost:
         host: str = "127.0.0.1",
         api_keys: dict[str, list[str]] | None = None,
         allow_insecure_webhooks: bool = True,
+        run_pages: str = "public",
         run_faults: dict[str, dict[str, Any]] | None = None,
         log_level: str = "warning",
         startup_timeout: float = 10.0,
@@ -132,6 +134,7 @@ class DevHost:
             faults=faults,
             token_ttl_seconds=token_ttl_seconds,
             allow_insecure_webhooks=allow_insecure_webhooks,
+            run_pages=run_pages,
         )
         self._state: HostState = self.app.state.devhost
         for key, overrides in (run_faults or {}).items():

@@ -64,7 +64,8 @@ class Subscription:
         return self.tags <= set(run.options.tags)
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) only accepts connections from this machine."""
     if host == "localhost":
         return True
     try:
@@ -145,7 +146,7 @@ class WebhookRegistry:
         if parts.scheme not in ("http", "https") or not host:
             raise ApiError(400, "webhook_url_rejected", "Webhook url must be an absolute https:// URL.", {"url": url})
         if self.allow_insecure:
-            if parts.scheme == "http" and not _is_loopback(host):
+            if parts.scheme == "http" and not is_loopback(host):
                 raise ApiError(
                     400,
                     "webhook_url_rejected",

@@ -1,11 +1,13 @@
 """Workflow definitions: the built-in catalogue, the JSON folder loader and input validation.
 
-Definitions use the OpenWOP ``WorkflowDefinition`` shape (the conformance-fixture format):
-``{id, name?, nodes: [{id, typeId, config?}], edges: [{source|sourceNodeId, target|targetNodeId,
-triggerRule?}], variables?: [{name, type, required?, default?, minimum?, maximum?}]}``. An
-``inputsSchema`` (JSON Schema object with ``properties``/``required``) is accepted instead of
-``variables``. Node types are resolved at run time, so an unknown ``typeId`` fails the run, not
-the load.
+Definitions use the OpenWOP ``WorkflowDefinition`` shape (the conformance-fixture format of the
+reference hosts): ``{id, name?, nodes: [{id, typeId, config?, inputs?}], edges: [{source|sourceNodeId,
+target|targetNodeId, triggerRule?}], variables?: [{name, type, required?, default?|defaultValue?,
+minimum?, maximum?}]}``. A node's ``inputs`` binds its parameters to workflow variables
+(``{"delayMs": {"type": "variable", "variableName": "delayMs"}}``) or to literal values; a variable's
+``defaultValue`` (or ``default``) applies when the run's inputs do not set it. An ``inputsSchema``
+(JSON Schema object with ``properties``/``required``) is accepted instead of ``variables``. Node
+types are resolved at run time, so an unknown ``typeId`` fails the run, not the load.
 """
 
 from __future__ import annotations
@@ -40,11 +42,20 @@ class WorkflowLoadError(ValueError):
 
 @dataclass(frozen=True)
 class NodeDef:
-    """One node: its id, node type and static configuration."""
+    """One node: its id, node type, static configuration and input bindings (``inputs``: parameter name to
+    a literal value or a :class:`VariableBinding`)."""
 
     id: str
     type_id: str
     config: dict[str, Any]
+    inputs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VariableBinding:
+    """A node input bound to a workflow variable (``{"type": "variable", "variableName": ...}``)."""
+
+    variable_name: str
 
 
 @dataclass(frozen=True)
@@ -203,7 +214,9 @@ def parse_workflow(document: Any, source: str = "built-in") -> WorkflowDef:
             config = {}
         if not isinstance(config, dict):
             raise fail(f"{where} ({node_id!r}): 'config' must be an object")
-        nodes.append(NodeDef(node_id, type_id, config))
+        nodes.append(
+            NodeDef(node_id, type_id, config, _parse_bindings(raw.get("inputs"), f"{where} ({node_id!r})", fail))
+        )
     raw_edges = document.get("edges", [])
     if raw_edges is None:
         raw_edges = []
@@ -230,6 +243,27 @@ def parse_workflow(document: Any, source: str = "built-in") -> WorkflowDef:
     if not workflow.entry_nodes:
         raise fail(f"workflow {wf_id!r} has no entry node: every node has an incoming edge")
     return workflow
+
+
+def _parse_bindings(raw: Any, where: str, fail: Any) -> dict[str, Any]:
+    """A node's ``inputs``: variable bindings become :class:`VariableBinding`, anything else is a literal."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise fail(f"{where}: 'inputs' must be an object mapping parameter names to bindings")
+    bindings: dict[str, Any] = {}
+    for name, value in raw.items():
+        if isinstance(value, dict) and value.get("type") == "variable":
+            variable = value.get("variableName")
+            if not isinstance(variable, str) or not variable:
+                raise fail(
+                    f"{where}: inputs.{name} is a variable binding without a 'variableName' string, "
+                    "e.g. {'type': 'variable', 'variableName': 'delayMs'}"
+                )
+            bindings[name] = VariableBinding(variable)
+        else:
+            bindings[name] = copy.deepcopy(value)
+    return bindings
 
 
 def _parse_inputs(document: dict[str, Any], wf_id: str, fail: Any) -> list[InputSpec]:
@@ -273,8 +307,8 @@ def _input_spec(name: str, raw: dict[str, Any], required: bool, wf_id: str, fail
         name=name,
         type=str(kind),
         required=required,
-        default=raw.get("default"),
-        has_default="default" in raw,
+        default=raw["default"] if "default" in raw else raw.get("defaultValue"),
+        has_default="default" in raw or "defaultValue" in raw,
         minimum=low,
         maximum=high,
     )
@@ -519,6 +553,26 @@ def builtin_documents() -> list[dict[str, Any]]:
             [_node("make-artifact", "devhost.artifact", artifactType="json")],
             variables=[{"name": "data", "type": "any", "default": {"hello": "world"}}],
             tags=("devhost",),
+        ),
+        _doc(
+            "example-report",
+            "Example: a report that takes a few seconds",
+            "fetch and review (core.delay, inputs.workMs each, default 1500) then echo (core.identity): echoes "
+            "inputs.payload after about 3 s, so a waiting scheduler task defers and logs node progress.",
+            [
+                {**_node("fetch", "core.delay"), "inputs": {"delayMs": {"type": "variable", "variableName": "workMs"}}},
+                {
+                    **_node("review", "core.delay"),
+                    "inputs": {"delayMs": {"type": "variable", "variableName": "workMs"}},
+                },
+                _node("echo", "core.identity"),
+            ],
+            _chain(["fetch", "review", "echo"]),
+            variables=[
+                {"name": "payload", "type": "object", "required": True},
+                {"name": "workMs", "type": "integer", "defaultValue": 1500, "minimum": 0, "maximum": 30000},
+            ],
+            tags=("example",),
         ),
     ]
 

@@ -9,9 +9,11 @@ import importlib
 import json
 import logging
 import os
+import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, cast
 
@@ -323,3 +325,35 @@ def wait_for_request(
         return next(iter(user.pending_requests(dag_id, waiting_tasks_only=waiting_tasks_only)), None)
 
     return wait_until(first, timeout=timeout, interval=0.2)
+
+
+def scheduler_settled(
+    task_logs: Iterable[Path], scheduler_log: str, dag_id: str, task_id: str, *, quiet: float = 10.0
+) -> bool:
+    """Whether the scheduler has processed the executor's reports of a task's workloads so far (each ended by
+    deferring or parking: "Pausing task as DEFERRED" / "AWAITING_INPUT" in the task's attempt logs). An answer
+    that resumes the task before that races Airflow: a report processed while the resumed task runs (its key is
+    the same) marks it failed, "state changed externally". People are slower. A report per pause, or, as the
+    executor sometimes merges the reports of one key, a report logged after the last pause and ``quiet``
+    seconds since it."""
+
+    def moment(stamp: str) -> datetime:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+    pauses = [
+        moment(json.loads(line)["timestamp"])
+        for path in task_logs
+        if ".trigger." not in path.name
+        for line in path.read_text(errors="replace").splitlines()
+        if "Pausing task as DEFERRED" in line or "Pausing task as AWAITING_INPUT" in line
+    ]
+    reports = [
+        moment(stamp)
+        for stamp in re.findall(
+            rf"^(\S+) .*TaskInstance Finished: dag_id={dag_id}, task_id={task_id},", scheduler_log, flags=re.MULTILINE
+        )
+    ]
+    if not pauses or not reports:
+        return False
+    calm = datetime.now(timezone.utc) - max(pauses) > timedelta(seconds=quiet)
+    return len(reports) >= len(pauses) or (max(reports) > max(pauses) and calm)

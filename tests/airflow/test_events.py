@@ -69,3 +69,22 @@ def test_execute_complete_refuses_an_unknown_event_before_calling_the_host(task)
 def test_bad_operator_arguments_fail_when_the_dag_is_parsed(kwargs, message):
     with pytest.raises(ValueError, match=message):
         OpenwopRunOperator(task_id="run", workflow_id="w", **kwargs)
+
+
+def test_a_timeout_during_an_outage_round_trips_with_since_when():
+    """Issue #12, item 12: the ``timeout`` event says since when the host was unreachable, and its last error."""
+    payload = {
+        "status": "timeout",
+        "run_id": "run_1",
+        "run_status": "running",
+        "last_sequence": 4,
+        "interrupt": None,
+        "error": {"code": "host_unreachable", "message": "GET /v1/runs/run_1 failed: connection refused"},
+        "unreachable_since": 1_796_000_000.5,
+    }
+    event = RunWaitEvent.from_payload(payload)
+
+    assert event.unreachable_since == 1_796_000_000.5
+    assert event.to_payload() == payload
+    with pytest.raises(OpenwopTriggerEventError, match="unreachable_since must be a number"):
+        RunWaitEvent.from_payload({**payload, "unreachable_since": "yesterday"})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from airflow_support import API_KEY, EXAMPLE_DAGS, AirflowUser, dag_bag, in_background, run_dag, wait_for_request
 
@@ -48,6 +49,21 @@ def test_example_dag_runs_to_success(example_bag, devhost, capfd, dag_id):
     assert statuses == {"completed"}
     if dag_id == "example_openwop_run":
         assert result.xcom("report").startswith("workflow echoed {'requested_by': 'example_openwop_run'")
+        # the run outlasts the operator's start, so the task defers and the trigger logs each node's progress
+        run_id = result.xcom("run_workflow", "run_id")
+        progress_lines = (
+            "run started (workflow example-report)",
+            "node fetch completed in",
+            "node review completed in",
+            "node echo completed in",
+            "run completed",
+        )
+        for progress in progress_lines:
+            assert f"OpenWOP run {run_id}: {progress}" in result.output, progress
+        # the "OpenWOP run" link (the run_url XCom), opened in a browser, shows the local host's page of the run
+        page = httpx.get(result.xcom("run_workflow", "run_url"), headers={"Accept": "text/html,*/*;q=0.8"})
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert run_id in page.text and "example-report" in page.text and "node.completed" in page.text
     elif dag_id == "example_openwop_fan_out":
         assert devhost.runs_created() == 3
         assert result.xcom("collect") == ["alpha", "beta", "gamma"]

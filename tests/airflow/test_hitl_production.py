@@ -10,15 +10,13 @@ While they wait, ``OpenwopHumanInputTrigger`` runs in the triggerer; ada's answe
 from __future__ import annotations
 
 import json
-import re
 import textwrap
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
 import pytest
-from airflow_support import API_KEY
+from airflow_support import API_KEY, scheduler_settled
 from test_production import Deployment, wait_for
 
 from openwop_core.testing import DevHost
@@ -65,11 +63,6 @@ def deployment(tmp_path: Path) -> Iterator[tuple[Deployment, DevHost]]:
             deployment.stop_all()
 
 
-def _moment(stamp: str) -> datetime:
-    """A log line's ISO timestamp (``...Z`` or ``+00:00``) as an aware datetime."""
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-
-
 def as_ada(deployment: Deployment) -> httpx.Client:
     base = f"http://127.0.0.1:{deployment.port}"
     response = httpx.post(f"{base}/auth/token", json={"username": "ada", "password": PASSWORD}, timeout=10)
@@ -102,31 +95,10 @@ def test_deferred_questions_are_answered_on_the_rest_api_and_the_runs_complete(d
             return listed[0] if listed and in_triggerer else None
 
         def settled(task_id: str) -> bool:
-            """The scheduler has processed the executor's reports of the task's workloads so far (each ended by
-            deferring). An answer that resumes the task before that races Airflow: a report processed while
-            the resumed task runs (its key is the same) marks it failed, "state changed externally". People
-            are slower. A report per deferral, or, as the executor sometimes merges the reports of one key,
-            a report logged after the last deferral and 10 s of quiet since it."""
+            """The scheduler has processed the executor's reports of the task's deferrals so far (see
+            ``scheduler_settled``: answering earlier races Airflow)."""
             logs = (airflow.root / "home" / "logs" / f"dag_id={DAG_ID}").rglob(f"task_id={task_id}/attempt=*.log")
-            deferrals = [
-                _moment(json.loads(line)["timestamp"])
-                for path in logs
-                if ".trigger." not in path.name
-                for line in path.read_text(errors="replace").splitlines()
-                if "Pausing task as DEFERRED" in line
-            ]
-            reports = [
-                _moment(stamp)
-                for stamp in re.findall(
-                    rf"^(\S+) .*TaskInstance Finished: dag_id={DAG_ID}, task_id={task_id},",
-                    airflow.log("scheduler"),
-                    flags=re.MULTILINE,
-                )
-            ]
-            if not deferrals or not reports:
-                return False
-            quiet = datetime.now(timezone.utc) - max(deferrals) > timedelta(seconds=10)
-            return len(reports) >= len(deferrals) or (max(reports) > max(deferrals) and quiet)
+            return scheduler_settled(logs, airflow.log("scheduler"), DAG_ID, task_id)
 
         def respond(task_id: str, option: str, feedback: str) -> dict:
             wait_for(f"the scheduler to settle {task_id}'s deferral", lambda: settled(task_id), airflow, 60)

@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 from airflow_support import API_KEY, connection_json
+from process_hygiene import start_process, stop_process_tree
 
 from openwop_core.testing import DevHost
 
@@ -126,7 +127,7 @@ class Deployment:
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         """Start a long-running component; its output goes to ``<root>/<name>.log``."""
         log = open(self.root / f"{name}.log", "ab")  # noqa: SIM115 (closed with the process)
-        process = subprocess.Popen(
+        process = start_process(
             [sys.executable, "-m", "airflow", *args], env=self.env, stdout=log, stderr=subprocess.STDOUT
         )
         self.processes[name] = process
@@ -167,15 +168,9 @@ class Deployment:
             return conn.execute(sql, params).fetchall()
 
     def stop_all(self) -> None:
+        """Stop every component with its children (a scheduler's LocalExecutor workers and ``serve-logs``)."""
         for process in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            stop_process_tree(process)
 
     def api(self) -> httpx.Client:
         base = f"http://127.0.0.1:{self.port}"
@@ -235,8 +230,7 @@ def test_deferred_wait_survives_a_triggerer_crash(deployment):
         assert host.runs_created("conformance-identity-slow") == 1
         old_triggerer = {triggerer for _, triggerer in deferred_in_triggerer(airflow, DAG_ID)}
 
-        airflow.processes["triggerer-1"].send_signal(signal.SIGKILL)
-        airflow.processes["triggerer-1"].wait(timeout=30)
+        stop_process_tree(airflow.processes["triggerer-1"], sig=signal.SIGKILL)  # a crash: no clean-up runs
         airflow.start("triggerer-2", "triggerer")
 
         def picked_up_again() -> bool:

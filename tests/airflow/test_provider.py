@@ -83,7 +83,8 @@ def test_ui_connection_form_metadata():
     assert meta.hook_name == "OpenWOP"
     fields = meta.standard_fields
     assert fields.login.hidden
-    assert fields.host.title == "Base URL"
+    assert fields.host.title == "Base URL (without the port)"
+    assert fields.port.title == "Port (also 443 or 80; Test needs it)"
     assert fields.password.title == "API key"
     assert fields.host.placeholder == "https://openwop.example.com"
     assert set(meta.extra_fields) == {

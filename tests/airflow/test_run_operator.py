@@ -168,7 +168,8 @@ def test_timeout_cancels_the_remote_run(devhost, capfd, deferrable):
     (run_id,) = devhost.run_ids()
     assert devhost.wait_for_status(run_id)["status"] == "cancelled"
     assert "OpenwopWaitTimeoutException" in result.output
-    assert f"OpenWOP run {run_id} did not finish within the task's timeout; it was cancelled." in result.output
+    assert f"OpenWOP run {run_id} did not finish within the task's timeout of 1.5s (last status" in result.output
+    assert "; it was cancelled." in result.output
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferred"])

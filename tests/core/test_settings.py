@@ -68,10 +68,54 @@ def test_bad_options(kwargs: dict, expected: str) -> None:
 
 
 def test_repr_and_settings_never_show_the_key() -> None:
-    with OpenwopClient("http://user:pw@127.0.0.1:1", api_key=KEY) as client:
+    with OpenwopClient("http://127.0.0.1:1", api_key=KEY) as client:
         for text in (repr(client), str(client), repr(client.settings), repr(client.settings.auth()), client.base_url):
-            assert KEY not in text and "pw" not in text
+            assert KEY not in text
         assert "api_key=set" in repr(client)
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        f"http://user:{KEY}@127.0.0.1:1",
+        f"https://{KEY}@openwop.example.com/prefix",
+        f"user:{KEY}@127.0.0.1:1",  # no scheme either: the credentials are named first, never echoed
+        f"http://user:{KEY}@127.0.0.1:notaport",
+    ],
+)
+def test_credentials_in_the_base_url_are_refused_without_echoing_them(base_url: str) -> None:
+    """A password in the URL would travel into parameters, logs and links: refuse it and point to api_key."""
+    with pytest.raises(ConfigurationError, match="must not contain a user name or password") as caught:
+        OpenwopClient(base_url)
+    assert "api_key" in str(caught.value)
+    assert KEY not in str(caught.value) and KEY not in repr(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"X-A": "line\nbreak"}, "the value of 'X-A' is not a valid HTTP header value"),
+        ({"X-A": "cr\rlf"}, "the value of 'X-A' is not a valid HTTP header value"),
+        ({"X-A": "nul\x00"}, "the value of 'X-A' is not a valid HTTP header value"),
+        ({"X-A": "caf\u00e9"}, "the value of 'X-A' is not a valid HTTP header value"),
+        ({"X A": "v"}, "'X A' is not a valid HTTP header name"),
+        ({"": "v"}, "'' is not a valid HTTP header name"),
+        ({"X-Bad:": "v"}, "is not a valid HTTP header name"),
+    ],
+)
+def test_unsendable_headers_are_refused_when_the_client_is_built(headers: dict[str, str], expected: str) -> None:
+    """Without the check, httpx accepts them and every request fails at send time, retried as a network error."""
+    with pytest.raises(ConfigurationError, match=expected) as caught:
+        OpenwopClient("http://127.0.0.1:1", headers=headers)
+    for value in headers.values():
+        if len(value) > 1:
+            assert value not in str(caught.value)  # a header value may be a credential: never echoed
+
+
+def test_ordinary_headers_are_kept() -> None:
+    headers = {"X-Team": "data platform", "X-Trace_Id": "a\tb", "X-Empty": ""}
+    with OpenwopClient("http://127.0.0.1:1", headers=headers) as client:
+        assert all(client.settings.default_headers()[name] == value for name, value in headers.items())
 
 
 async def test_async_repr_never_shows_the_key() -> None:

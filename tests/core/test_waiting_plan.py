@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from openwop_core import RunEvent, RunSnapshot, RunTracker
-from openwop_core.waiting import WaitPlan, describe_event
+from openwop_core.waiting import ProgressLines, WaitPlan, describe_event
 
 
 def ev(seq: int, type_: str, **payload) -> RunEvent:
@@ -90,3 +90,25 @@ def test_describe_event_lines() -> None:
     assert describe_event(ev(1, "node.completed", nodeId="a", durationMs=3)) == "node a completed in 3 ms"
     assert describe_event(ev(2, "run.failed", error={"code": "c", "message": "m"})) == "run failed: c: m"
     assert describe_event(ev(3, "variable.changed")) is None
+
+
+def test_progress_lines_fold_the_twins_of_one_answer_but_not_a_second_answer() -> None:
+    lines = ProgressLines()
+    events = [
+        ev(1, "node.suspended", nodeId="gate", kind="approval"),
+        ev(2, "interrupt.resolved", nodeId="gate"),
+        ev(3, "approval.received", nodeId="gate", action="reject"),
+        ev(4, "node.resumed", nodeId="gate"),
+        ev(5, "node.suspended", nodeId="gate", kind="approval"),  # a loop-back asks again
+        ev(6, "interrupt.resolved", nodeId="gate"),
+        ev(7, "approval.received", nodeId="gate", action="accept"),
+        ev(8, "run.completed"),
+    ]
+    shown = [line for line in map(lines, events) if line]
+    assert shown == [
+        "node gate suspended (approval)",
+        "node gate resumed",
+        "node gate suspended (approval)",
+        "node gate resumed",
+        "run completed",
+    ]

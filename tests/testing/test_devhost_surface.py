@@ -104,6 +104,8 @@ def test_routing_errors(client: httpx.Client) -> None:
     body = assert_error(client.get("/runs"), 400, "version_required")
     assert "/v1/runs" in body["message"]
     assert_error(client.post("/runs", json={}), 400, "version_required")
+    prefixed = assert_error(client.post("/openwop/v1/runs", json={}), 400, "version_required")
+    assert "use /v1/runs " in prefixed["message"]  # a client's path prefix this host does not have
     assert_error(client.get("/v1/nothing-here"), 404, "not_found")
     not_allowed = client.delete("/v1/runs")
     assert_error(not_allowed, 405, "method_not_allowed")
