@@ -1,5 +1,5 @@
 # Two commands matter (see README): `make demo` runs the main job, `make test` runs every test.
-.PHONY: demo test envs lint ui bench soak clean
+.PHONY: demo test test-prod envs lint ui prod bench soak clean
 
 demo:
 	./scripts/demo.sh
@@ -12,6 +12,13 @@ envs:
 
 ui:
 	./scripts/ui.sh
+
+prod:
+	./scripts/prod.sh
+
+# The production-topology tests (Postgres, Celery, two triggerers; about 6 min): not yet in `make test`, see docs/deployment.md
+test-prod:
+	./scripts/setup-envs.sh core airflow prefect && .venv-airflow/bin/python -m pytest -q -p no:cacheprovider tests/airflow/test_prod_topology.py
 
 lint: envs
 	.venv-core/bin/ruff check . && .venv-core/bin/ruff format --check . && .venv-core/bin/mypy openwop_core

@@ -125,6 +125,8 @@ def run_prefect(base_url: str) -> None:
                 "PREFECT_HOME": str(home),
                 "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                 "PREFECT_LOGGING_LEVEL": "WARNING",
+                # the temporary server starts in ~10 s here, but a busy 2-core machine needs more than the 20 s default
+                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
                 "OPENWOP_BASE_URL": base_url,
                 "OPENWOP_API_KEY": API_KEY,
             }

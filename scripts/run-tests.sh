@@ -32,9 +32,11 @@ run_suite() {
 
 run_suite core .venv-core tests --ignore=tests/airflow --ignore=tests/prefect \
   --ignore=tests/reliability/airflow --ignore=tests/reliability/prefect ${PYTEST_ARGS:-}
-[ -d tests/airflow ] && run_suite airflow .venv-airflow tests/airflow tests/reliability/airflow ${PYTEST_ARGS:-}
+# the production-topology tests (Postgres, Celery, two triggerers) run with `make test-prod` (docs/deployment.md)
+[ -d tests/airflow ] && run_suite airflow .venv-airflow tests/airflow tests/reliability/airflow \
+  --ignore=tests/airflow/test_prod_topology.py ${PYTEST_ARGS:-}
 [ -d tests/airflow ] && run_suite airflow31 .venv-airflow31 tests/airflow tests/reliability/airflow \
-  -m "not airflow33 and not slow" ${PYTEST_ARGS:-}
+  --ignore=tests/airflow/test_prod_topology.py -m "not airflow33 and not slow" ${PYTEST_ARGS:-}
 [ -d tests/prefect ] && run_suite prefect .venv-prefect tests/prefect tests/reliability/prefect ${PYTEST_ARGS:-}
 [ -d tests/prefect ] && run_suite prefect-beside-airflow .venv-all tests/prefect tests/reliability/prefect ${PYTEST_ARGS:-}
 

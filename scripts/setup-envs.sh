@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the project's virtual environments from pyproject.toml (idempotent; fast with uv).
 #   .venv-core       openwop_core + the local host + dev tools (no Airflow, no Prefect)
-#   .venv-airflow    + the newest apache-airflow (3.x) and the standard provider
+#   .venv-airflow    + the newest apache-airflow (3.x), the standard provider, and the Celery and Postgres
+#                    providers (extra "celery") for the production topology (make prod, tests/prod_topology.py)
 #   .venv-airflow31  + apache-airflow 3.1.x, the oldest Airflow the provider supports
 #   .venv-prefect    + the newest prefect (3.x)
 #   .venv-all        everything in one environment, as `pip install "openwop-integrations[all]"` resolves it:
@@ -23,7 +24,7 @@ for env in $envs; do
   pins=()
   case "$env" in
     core) extras="dev" ;;
-    airflow) extras="airflow,dev" ;;
+    airflow) extras="airflow,celery,dev" ;;
     airflow31) extras="airflow,dev"; pins=("apache-airflow==3.1.*") ;;
     prefect) extras="prefect,dev" ;;
     all) extras="all,dev" ;;

@@ -7,9 +7,12 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.timeout(900)  # five Airflow processes and an ephemeral Prefect, one after the other
 def test_demo_runs_workflows_from_airflow_and_prefect(capsys) -> None:
     for venv in (".venv-airflow", ".venv-prefect"):
         assert (ROOT / venv / "bin" / "python").exists(), f"{venv} is missing: run ./scripts/setup-envs.sh first"

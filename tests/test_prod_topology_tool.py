@@ -1,0 +1,49 @@
+"""The production-topology tool (``tests/prod_topology.py``, ``make prod``) itself: what a person sees when a
+bring-up cannot start or a process dies, and that it stops what it started."""
+
+from __future__ import annotations
+
+import socket
+import sys
+
+import pytest
+from prod_topology import Topology, TopologyError
+
+
+def test_a_taken_port_is_named_before_anything_starts(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        topo = Topology(tmp_path, ports={"airflow": port}, verbose=False)
+        with pytest.raises(TopologyError) as caught:
+            topo.up(["airflow"])
+    assert f"port {port} for airflow is taken" in str(caught.value)
+    assert f"PROD_AIRFLOW_PORT={port + 1} make prod" in str(caught.value)
+    assert topo.processes == {}
+
+
+def test_a_process_that_dies_shows_its_log_without_access_lines(tmp_path):
+    topo = Topology(tmp_path, verbose=False)
+    script = (
+        "import sys; print('INFO uvicorn.access 127.0.0.1 \"GET /api/v2/monitor/health HTTP/1.1\" 200'); "
+        "print('ERROR the real cause'); sys.exit(3)"
+    )
+    topo.start("component", [sys.executable, "-c", script])
+    try:
+        with pytest.raises(TopologyError) as caught:
+            topo.wait_until("the component to answer", lambda: False, 60, watch=["component"], every=0.1)
+    finally:
+        topo.stop_all()
+    message = str(caught.value)
+    assert "component exited (code 3)" in message
+    assert "ERROR the real cause" in message
+    assert "monitor/health" not in message
+
+
+def test_stop_all_ends_each_process_group(tmp_path):
+    topo = Topology(tmp_path, verbose=False)
+    child = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); time.sleep(600)"
+    process = topo.start("parent", [sys.executable, "-c", child])
+    topo.stop_all()
+    assert process.poll() is not None
