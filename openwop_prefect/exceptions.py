@@ -50,31 +50,19 @@ class OpenwopRunFailed(RunFailedError):
 class OpenwopInterruptRequired(OpenwopError):
     """The run waits on a person (or an external event) and the caller chose ``on_interrupt="fail"``."""
 
-    def __init__(self, interrupt: PendingInterrupt, *, cancelled: bool = False, no_prefect_ui: bool = False) -> None:
+    def __init__(self, interrupt: PendingInterrupt, *, cancelled: bool = False) -> None:
         self.interrupt = interrupt
         text = (
             f"OpenWOP run {interrupt.run_id} waits for {interrupt.kind} on node {interrupt.node_id!r}: "
             f"{interrupt.title}"
         )
-        hint = (
-            "Use on_interrupt='pause' to answer it in the Prefect UI, 'return' to handle it yourself, "
-            "or a callable that returns the resume value."
-        )
-        if no_prefect_ui:
-            # Ephemeral mode: the temporary server serves no UI, so a pause could only sit out its timeout.
-            text += (
-                ". Nobody can answer it in Prefect: this flow runs on Prefect's temporary server (PREFECT_API_URL "
-                "is not set), which has no UI"
-            )
-            hint = (
-                "Start a Prefect server ('prefect server start'), set PREFECT_API_URL=http://127.0.0.1:4200/api and "
-                "run the flow again, then press Resume on the paused run-openwop-workflow flow run; or pass "
-                "on_interrupt='return' or a callable that returns the resume value."
-            )
         if cancelled:
-            reason = "nobody could answer it" if no_prefect_ui else "on_interrupt='fail'"
-            text += f" (the remote run was cancelled because {reason})"
-        super().__init__(text, hint=hint)
+            text += " (the remote run was cancelled because on_interrupt='fail')"
+        super().__init__(
+            text,
+            hint="Use on_interrupt='pause' to answer it in the Prefect UI, 'return' to handle it yourself, "
+            "or a callable that returns the resume value.",
+        )
 
 
 class OpenwopInterruptTimeout(OpenwopError, TimeoutError):

@@ -408,18 +408,40 @@ class _Follower:
                 where,
             )
 
+    def warn_no_prefect_ui(self, interrupt: PendingInterrupt, timeout: float, limit: str) -> None:
+        """Ephemeral mode (no ``PREFECT_API_URL``): Prefect's temporary server has no UI, so nobody can press
+        Resume. The pause still ends by an answer on the OpenWOP host or through Prefect's API from this process:
+        say so, and how to get a UI, instead of pointing to a UI that does not exist."""
+        self.logger.warning(
+            "OpenWOP run %s waits for %s on node %s, but this flow runs on Prefect's temporary server "
+            "(PREFECT_API_URL is not set), which has no UI: nobody can press Resume. Answer on the OpenWOP host "
+            "instead (the pause then ends within %gs), e.g. `openwop runs resolve %s %s --value '{...}'`, or through "
+            "Prefect's API from this process (resume_flow_run). For a Resume form, stop this flow, start "
+            "`prefect server start`, set PREFECT_API_URL=http://127.0.0.1:4200/api and run it again. Waiting up to "
+            "%.0fs (%s).",
+            self.run_id,
+            interrupt.kind,
+            interrupt.node_id,
+            self.check_interval,
+            self.run_id,
+            interrupt.node_id,
+            timeout,
+            limit,
+        )
+
     def ask_in_prefect(self, interrupt: PendingInterrupt, attempt: int, note: str) -> tuple[Any, str]:
         """Pause the flow run with a form built from the interrupt; the answer as a resume value."""
         model = input_model_for(interrupt)
         if note:
             model._description = f"{describe_interrupt(interrupt)}\n\n**{note}**"
         key = pause_key_for(interrupt, attempt)
-        if get_current_settings().api.url is None:
-            raise OpenwopInterruptRequired(interrupt, cancelled=True, no_prefect_ui=True)
         remaining = self.remaining()
         limit = "interrupt_timeout" if remaining is None or self.interrupt_timeout <= remaining else "timeout"
         timeout = self.interrupt_timeout if limit == "interrupt_timeout" else max(1.0, cast(float, remaining))
-        self.announce_pause(timeout, limit)
+        if get_current_settings().api.url is None:
+            self.warn_no_prefect_ui(interrupt, timeout, limit)
+        else:
+            self.announce_pause(timeout, limit)
 
         def pause() -> Any:
             return pause_flow_run(

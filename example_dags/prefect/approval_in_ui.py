@@ -11,8 +11,9 @@ When the OpenWOP run waits at its approval gate, the ``run-openwop-workflow`` su
 reject (optionally with feedback and your name) and the run carries on. Answering on the OpenWOP host
 instead also ends the pause, within a second.
 
-Without PREFECT_API_URL, Prefect runs the flow on a temporary server that has no UI: the flow then fails at
-the gate saying so (and cancels the OpenWOP run) instead of waiting for an answer nobody can give.
+Without PREFECT_API_URL, Prefect runs the flow on a temporary server that has no UI: the flow then warns
+that nobody can press Resume and logs the ``openwop runs resolve`` command that answers on the OpenWOP host
+(which ends the pause), instead of a link to a UI that does not exist.
 A rejection fails the flow with the host's reason (``OpenwopRunFailed``, code ``approval_rejected``).
 """
 

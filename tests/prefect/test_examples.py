@@ -12,6 +12,8 @@ from pathlib import Path
 
 from prefect.settings import PREFECT_API_URL
 
+from openwop_core import OpenwopClient, resume
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "example_dags" / "prefect"
 
 
@@ -80,10 +82,10 @@ def test_an_example_runs_as_a_script(host):
     assert host.runs_created("conformance-identity") == 1
 
 
-def test_approval_in_ui_without_a_prefect_server_fails_fast_saying_what_to_do(host, tmp_path):
+def test_approval_in_ui_without_a_prefect_server_says_how_to_answer_and_an_answer_on_the_host_ends_it(host, tmp_path):
     """``python approval_in_ui.py`` with no PREFECT_API_URL runs on Prefect's temporary server, which has no
-    UI: instead of "answer in the Prefect UI" and an hour's wait, the flow fails at the pause, says how to
-    get a UI, and cancels the remote run."""
+    UI: the flow warns that nobody can press Resume (no link to a UI that does not exist) and names the answer
+    that works there, on the OpenWOP host; that answer ends the pause and the flow completes with it."""
     env = {
         **os.environ,
         "PREFECT_HOME": str(tmp_path / "prefect-home"),
@@ -101,8 +103,21 @@ def test_approval_in_ui_without_a_prefect_server_fails_fast_saying_what_to_do(ho
         text=True,
         start_new_session=True,  # the temporary server is its child: stop the whole group
     )
+    lines: list[str] = []
     try:
-        output, _ = process.communicate(timeout=400)  # the default interrupt_timeout is 3600 s
+        assert process.stdout is not None
+        for line in process.stdout:  # until the warning (the default interrupt_timeout is 3600 s)
+            lines.append(line)
+            if "nobody can press Resume" in line:
+                break
+        warning = lines[-1]
+        [run_id] = host.run_ids()
+        assert f"openwop runs resolve {run_id} gate" in warning
+        assert "PREFECT_API_URL=http://127.0.0.1:4200/api" in warning
+        with OpenwopClient(host.base_url, api_key=host.api_key) as client:
+            client.interrupts_resolve_by_run(run_id, "gate", resume.approval("accept", feedback="from the host"))
+        output, _ = process.communicate(timeout=400)
+        lines.append(output)
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
@@ -110,10 +125,8 @@ def test_approval_in_ui_without_a_prefect_server_fails_fast_saying_what_to_do(ho
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
 
-    assert process.returncode != 0
-    assert "Nobody can answer it in Prefect" in output
-    assert "set PREFECT_API_URL=http://127.0.0.1:4200/api" in output
-    assert "Pausing until someone answers" not in output
-    [run_id] = host.run_ids()
-    assert host.wait_for_status(run_id, timeout=10)["status"] == "cancelled"
-    assert host.api_key not in output
+    text = "".join(lines)
+    assert process.returncode == 0, text[-3000:]
+    assert "Pausing until someone answers in the Prefect UI" not in text  # no link to a UI that is not there
+    assert host.get_run(run_id)["status"] == "completed"
+    assert host.api_key not in text
