@@ -355,7 +355,9 @@ class AsyncOpenwopClient(ClientBase):
                     unreachable_since=plan.unreachable_since(),
                     last_error=plan.last_error,
                 )
-            if plan.needs_catch_up:
+            pause = state.catch_up_wait(plan.stall_check) if plan.needs_catch_up else None
+            if pause is not None:  # the events the stream could not deliver, read once (best effort)
+                await asyncio.sleep(pause)
                 cursor = plan.tracker.last_sequence
                 try:
                     page = await self.runs_poll_events(run_id, last_sequence=cursor, timeout_seconds=1)

@@ -116,6 +116,9 @@ class EventStreamState:
         self.retry_ms: int | None = None
         self.failures = 0
         self.unanswered = 0
+        #: Monotonic time before which the events endpoint is not asked again (the reconnect delay, which never
+        #: undercuts a ``Retry-After``), for reads of it outside the stream loop (a waiter's catch-up).
+        self.not_before = 0.0
         self.empty_streams = 0
         self.frames = 0
         self.delivered = 0
@@ -252,6 +255,15 @@ class EventStreamState:
         """Seconds to wait before the next poll (0 after a page with events: a long-poll host waits)."""
         return 0.0 if page.events else _EMPTY_POLL_DELAY
 
+    def catch_up_wait(self, longest: float) -> float | None:
+        """Seconds to wait before reading the events endpoint once more outside the stream (a waiter's
+        catch-up after the snapshot showed the end): what is left of the reconnect delay, so a ``Retry-After``
+        is honoured; None when that is more than ``longest`` (skip the read: the snapshot tells the end)."""
+        left = self.not_before - time.monotonic()
+        if left <= 0:
+            return 0.0
+        return left if left <= longest else None
+
     def host_answered(self) -> None:
         """The host answered another request (a waiter read the snapshot) while the stream fails: it is
         reachable, so the stream's failures so far do not count against the reconnect budget (the backoff
@@ -278,6 +290,7 @@ class EventStreamState:
         if self.unanswered > self.policy.stream_max_reconnects:
             raise error
         delay = self.policy.delay_for(error, self.failures)
+        self.not_before = time.monotonic() + delay
         log.warning(
             "run %s: event stream interrupted (%s); reconnecting %s in %.1fs (%d of %d)",
             self.run_id,
