@@ -20,7 +20,7 @@ from urllib.parse import quote, urlsplit
 
 from openwop_airflow.exceptions import OpenwopConnectionError
 from openwop_core import ConfigurationError, RetryPolicy
-from openwop_core._base import _without_userinfo, normalise_base_url
+from openwop_core._base import normalise_base_url
 
 #: Extras read from the connection; anything else is reported (typos otherwise pass silently).
 _NUMBER_EXTRAS = ("timeout", "connect_timeout", "stream_idle_timeout")
@@ -88,7 +88,7 @@ class OpenwopConnectionSettings:
                 return self.ui_base_url.replace("{run_id}", safe_id)
             return f"{self.ui_base_url.rstrip('/')}/runs/{safe_id}"
         try:
-            api = _without_userinfo(normalise_base_url(self.base_url))
+            api = normalise_base_url(self.base_url)  # refuses user:password@ itself
         except ConfigurationError as exc:
             raise describe_client_error(self.conn_id, exc) from None
         return f"{api}/v1/runs/{safe_id}"
