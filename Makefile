@@ -21,7 +21,7 @@ test-prod:
 	./scripts/setup-envs.sh core airflow prefect && .venv-airflow/bin/python -m pytest -q -p no:cacheprovider tests/airflow/test_prod_topology.py
 
 lint: envs
-	.venv-core/bin/ruff check . && .venv-core/bin/ruff format --check . && .venv-core/bin/mypy openwop_core
+	.venv-core/bin/ruff check . && .venv-core/bin/ruff format --check . && .venv-core/bin/mypy openwop_core openwop_devhost
 
 bench:
 	./scripts/setup-bench-env.sh && .venv-bench/bin/python -m bench

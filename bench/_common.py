@@ -213,8 +213,8 @@ def child_server(
 
 @contextlib.contextmanager
 def devhost_process(keepalive: float = 15.0) -> Iterator[HostProcess]:
-    """``python -m openwop_core.testing --port 0 --api-key K --keepalive N`` in a child process."""
-    args = ["-m", "openwop_core.testing", "--port", "0", "--api-key", API_KEY, "--keepalive", str(keepalive)]
+    """``python -m openwop_devhost --port 0 --api-key K --keepalive N`` in a child process."""
+    args = ["-m", "openwop_devhost", "--port", "0", "--api-key", API_KEY, "--keepalive", str(keepalive)]
     with child_server(
         [*args, "--log-level", "info"], url_pattern=r"listening on (http://\S+)", from_stderr=True
     ) as host:

@@ -1,6 +1,6 @@
 """The local OpenWOP host in a process of its own, printing the moment it emits each terminal event.
 
-It is ``openwop_core.testing.DevHost`` plus one engine listener (the hook the host's webhooks use): when a
+It is ``openwop_devhost.DevHost`` plus one engine listener (the hook the host's webhooks use): when a
 run's ``run.completed`` / ``run.failed`` / ``run.cancelled`` is appended to its log (before any stream
 sends it), the listener prints ``EMIT <run_id> <time.monotonic()>``. ``CLOCK_MONOTONIC`` is one clock for
 the whole machine on Linux, so the benchmark process can subtract it from its own ``time.monotonic()``.
@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Any
 
-from openwop_core.testing import DevHost
+from openwop_devhost import DevHost
 
 TERMINAL = frozenset({"run.completed", "run.failed", "run.cancelled"})
 

@@ -2,7 +2,7 @@
 
 Each iteration is ``POST /v1/runs`` (``conformance-noop``) then ``GET /v1/runs/{runId}``, answers decoded
 into the client's models. Subjects, in this one process, interleaved, against the same host (``python -m
-openwop_core.testing``, its own process):
+openwop_devhost``, its own process):
 
 - ``openwop_core`` sync ``OpenwopClient`` (one pooled keep-alive connection; it also sends a generated
   ``Idempotency-Key`` and a ``traceparent`` on every create, which the host checks and stores);

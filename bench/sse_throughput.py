@@ -15,7 +15,7 @@ Subjects, all measured in this one process, in round-robin order, over the same 
 
 Main table: a minimal raw server (``bench/rawsse.py``, its own process) that sends a pre-built byte blob,
 so the server is never the bottleneck. Reference table: the local host (``python -m
-openwop_core.testing``, its own process) replaying the backlog of one finished ``devhost-burst`` run.
+openwop_devhost``, its own process) replaying the backlog of one finished ``devhost-burst`` run.
 
 Reported: the median events/s over the repeats (and the range), and the ratios to the official SDK and to
 the floor. Goal: ``openwop_core`` >= 1.3x the official SDK and >= 0.8x the floor (raw server).
@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
             raw_table,
             f"Every consumer received all {args.events:,} events: {'yes' if complete else 'NO'}.",
             "\n".join(goals),
-            f"Reference: the local host (`python -m openwop_core.testing`, its own process) replaying one finished "
+            f"Reference: the local host (`python -m openwop_devhost`, its own process) replaying one finished "
             f"`devhost-burst` run of {args.events:,} `log.appended` events plus its lifecycle events, "
             f"median of {args.devhost_repeats} repeats (the host's framing and uvicorn share the 2 cores):",
             dev_table,

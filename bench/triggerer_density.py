@@ -1,7 +1,7 @@
 """Triggerer density: 1,000 concurrent ``OpenwopRunTrigger.run()`` waits in one asyncio loop of one process,
 as in Airflow's triggerer, on runs that finish at staggered times.
 
-The host runs in a process of its own (``python -m openwop_core.testing --keepalive 15``); RSS and CPU are
+The host runs in a process of its own (``python -m openwop_devhost --keepalive 15``); RSS and CPU are
 those of this benchmark process only (psutil). Phases:
 
 1. set-up (not measured): 1,000 ``conformance-cancellable`` runs are created whose delays end 40-50 s
@@ -322,7 +322,7 @@ def main(argv: list[str] | None = None) -> int:
             machine,
             f"{waits:,} `OpenwopRunTrigger.run()` waits in one asyncio loop on `conformance-cancellable` runs ending "
             f"{FIRST_END:.0f}-{FIRST_END + waits * STAGGER_MS / 1000:.0f} s after creation, host "
-            "(`python -m openwop_core.testing --keepalive 15`) in its own process; RSS and CPU of the trigger "
+            "(`python -m openwop_devhost --keepalive 15`) in its own process; RSS and CPU of the trigger "
             "process only:",
             text,
             "\n".join(goals),

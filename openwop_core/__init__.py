@@ -1,7 +1,7 @@
 """OpenWOP v1 client: sync and async, with retries, resumable event streams and a run waiter.
 
 The Airflow provider (``openwop_airflow``) and the Prefect integration (``openwop_prefect``) are built on
-this package; it imports neither. ``openwop_core.testing`` holds a local OpenWOP host for tests.
+this package; it imports neither. ``openwop_devhost`` holds a local OpenWOP host for tests.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The main job: OpenWOP workflows run end to end from a real Airflow and a real Prefect against a local host.
 
-1. starts the local OpenWOP host (``openwop_core.testing.DevHost``) on a free loopback port;
+1. starts the local OpenWOP host (``openwop_devhost.DevHost``) on a free loopback port;
 2. Airflow: a throwaway ``AIRFLOW_HOME`` with SQLite, ``airflow db migrate``, then ``airflow dags test``
    for every DAG in ``example_dags/airflow`` (deferral included; the approval DAG answers its own interrupt);
 3. Prefect: every flow in ``example_dags/prefect`` in ephemeral mode (the approval flow is answered through
@@ -165,7 +165,7 @@ def _duration_ms(snap: dict[str, object]) -> int | None:
 
 def main(parts: tuple[str, ...] = ("airflow", "prefect")) -> list[dict[str, object]]:
     """Run the demo; returns the summary rows (the test of this entry point reads them)."""
-    from openwop_core.testing import DevHost
+    from openwop_devhost import DevHost
 
     with DevHost(api_key=API_KEY) as host:
         _step(f"local OpenWOP host at {host.base_url}")

@@ -18,7 +18,7 @@ echo "==> ruff"
 .venv-core/bin/ruff check . || failed_steps+=("ruff check")
 .venv-core/bin/ruff format --check . >/dev/null || { .venv-core/bin/ruff format --check . ; failed_steps+=("ruff format"); }
 echo "==> mypy"
-.venv-core/bin/mypy openwop_core || failed_steps+=("mypy openwop_core")
+.venv-core/bin/mypy openwop_core openwop_devhost || failed_steps+=("mypy openwop_core openwop_devhost")
 [ -d openwop_airflow ] && { .venv-airflow/bin/mypy openwop_airflow || failed_steps+=("mypy openwop_airflow"); }
 [ -d openwop_prefect ] && { .venv-prefect/bin/mypy openwop_prefect || failed_steps+=("mypy openwop_prefect"); }
 

@@ -8,7 +8,7 @@ show a form of its questions instead. While it waits, the task holds no worker s
 ``awaiting_input`` (Airflow 3.3), or, with ``deferrable=True``, waits in the triggerer and also notices at
 once an interrupt answered elsewhere, timed out on the host, or a run cancelled meanwhile.
 
-Set the connection first, e.g. for the local host (``python -m openwop_core.testing --api-key KEY``):
+Set the connection first, e.g. for the local host (``python -m openwop_devhost --api-key KEY``):
 ``AIRFLOW_CONN_OPENWOP_DEFAULT='{"conn_type": "openwop", "host": "http://127.0.0.1:3737", "password": "KEY"}'``
 """
 

@@ -1,6 +1,6 @@
 """Run an OpenWOP workflow and wait for its outputs in the triggerer (deferrable), then use them.
 
-Set the connection first, e.g. for the local host (``python -m openwop_core.testing --api-key KEY``):
+Set the connection first, e.g. for the local host (``python -m openwop_devhost --api-key KEY``):
 ``AIRFLOW_CONN_OPENWOP_DEFAULT='{"conn_type": "openwop", "host": "http://127.0.0.1:3737", "password": "KEY"}'``
 
 ``example-report`` is a workflow of the local host (three nodes, about 3 s). On another host, use one of

@@ -19,7 +19,7 @@ from typing import Any, cast
 
 import pytest
 
-from openwop_core.testing import DevHost
+from openwop_devhost import DevHost
 
 #: A distinctive API key: tests search captured logs, XComs and triggers for it.
 API_KEY = "owk-SECRET-7f3a9c2e-DO-NOT-LEAK"

@@ -34,7 +34,7 @@ from collections.abc import Iterator  # noqa: E402
 import pytest  # noqa: E402
 from airflow_support import API_KEY, connection_json, dag_test_serves_answer_reads  # noqa: E402
 
-from openwop_core.testing import DevHost  # noqa: E402
+from openwop_devhost import DevHost  # noqa: E402
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

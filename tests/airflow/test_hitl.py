@@ -39,7 +39,7 @@ from openwop_airflow.utils import hitl
 from openwop_airflow.utils.events import interrupt_to_dict
 from openwop_airflow.utils.hitl import HitlSupport
 from openwop_core import OpenwopClient, resume
-from openwop_core.testing import DevHost
+from openwop_devhost import DevHost
 
 START = pendulum.datetime(2024, 1, 1, tz="UTC")
 

@@ -19,7 +19,7 @@ import pytest
 from airflow_support import API_KEY, scheduler_settled
 from test_production import Deployment, wait_for
 
-from openwop_core.testing import DevHost
+from openwop_devhost import DevHost
 
 pytestmark = pytest.mark.slow
 

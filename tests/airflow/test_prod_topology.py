@@ -29,7 +29,7 @@ from process_hygiene import command_line, descendants
 from prod_topology import Topology
 
 from openwop_core import OpenwopClient, resume
-from openwop_core.testing import DevHost
+from openwop_devhost import DevHost
 
 pytestmark = pytest.mark.slow
 

@@ -26,7 +26,7 @@ import pytest
 from airflow_support import API_KEY, connection_json
 from process_hygiene import start_process, stop_process_tree
 
-from openwop_core.testing import DevHost
+from openwop_devhost import DevHost
 
 pytestmark = pytest.mark.slow
 

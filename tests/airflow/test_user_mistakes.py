@@ -25,7 +25,7 @@ from openwop_airflow.hooks.connection import settings_from_connection
 from openwop_airflow.operators.fork import OpenwopForkRunOperator
 from openwop_airflow.operators.interrupts import OpenwopResolveInterruptOperator
 from openwop_airflow.operators.run import OpenwopRunOperator
-from openwop_core.testing import DevHost
+from openwop_devhost import DevHost
 
 START = pendulum.datetime(2024, 1, 1, tz="UTC")
 

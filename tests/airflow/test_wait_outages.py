@@ -21,7 +21,7 @@ from airflow_support import connection_json, in_background, run_dag, unique_dag_
 from openwop_airflow.operators.run import OpenwopRunOperator
 from openwop_airflow.triggers.run import OpenwopRunTrigger
 from openwop_core import OpenwopClient
-from openwop_core.testing import DevHost
+from openwop_devhost import DevHost
 
 START = pendulum.datetime(2024, 1, 1, tz="UTC")
 EVENTS_ROUTE = "GET /v1/runs/{runId}/events"

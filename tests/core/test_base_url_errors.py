@@ -9,7 +9,7 @@ import pytest
 from core_helpers import API_KEY, call
 
 from openwop_core import AsyncOpenwopClient, NotFoundError, OpenwopClient, TransportError
-from openwop_core.testing import DevHost
+from openwop_devhost import DevHost
 
 
 def _client(kind: str, base_url: str) -> Any:

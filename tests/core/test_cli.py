@@ -16,7 +16,7 @@ import pytest
 from core_helpers import API_KEY
 
 from openwop_core import cli
-from openwop_core.testing import DevHost
+from openwop_devhost import DevHost
 
 Cli = Callable[..., tuple[int, str, str]]
 

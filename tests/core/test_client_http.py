@@ -24,7 +24,7 @@ from openwop_core import (
     resume,
     verify_webhook_signature,
 )
-from openwop_core.testing import DevHost, Faults
+from openwop_devhost import DevHost, Faults
 
 
 def host_sequences(host: DevHost, run_id: str) -> list[int]:

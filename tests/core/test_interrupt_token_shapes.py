@@ -18,7 +18,7 @@ import pytest
 from core_helpers import call
 
 from openwop_core import PendingInterrupt, RunEvent, RunSnapshot, RunTracker, resume
-from openwop_core.testing import DevHost
+from openwop_devhost import DevHost
 
 SECRET = "eyJzZWNyZXQiOnRydWV9.c2lnbmF0dXJl"
 WORKFLOW = "conformance-interrupt-external-event"

@@ -10,7 +10,7 @@ import pytest
 from core_helpers import API_KEY
 
 from openwop_core import AsyncOpenwopClient, OpenwopClient, WaitTimeoutError
-from openwop_core.testing import DevHost
+from openwop_devhost import DevHost
 
 
 @pytest.fixture

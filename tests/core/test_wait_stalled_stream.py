@@ -17,7 +17,7 @@ import pytest
 from core_helpers import call
 
 from openwop_core import AsyncOpenwopClient, OpenwopClient, RunEvent
-from openwop_core.testing import DevHost
+from openwop_devhost import DevHost
 
 EVENTS_ROUTE = "GET /v1/runs/{runId}/events"
 #: A small stream budget and a real backoff: without snapshot reads, the burst below exhausts it.

@@ -20,7 +20,7 @@ import pytest
 from prefect.testing.utilities import prefect_test_harness
 from prefect_support import SECRET_KEY, Responder
 
-from openwop_core.testing import DevHost
+from openwop_devhost import DevHost
 from openwop_prefect import OpenwopCredentials
 
 

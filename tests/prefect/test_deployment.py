@@ -32,7 +32,7 @@ from prefect.types.entrypoint import EntrypointType
 from prefect_support import SECRET_KEY
 
 import openwop_prefect
-from openwop_core.testing import DevHost
+from openwop_devhost import DevHost
 from openwop_prefect import OpenwopCredentials, run_openwop_workflow
 
 REPO_ROOT = Path(openwop_prefect.__file__).resolve().parent.parent

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from reliability_support import API_KEY, SOAK, WORKFLOWS_DIR, tally_lines
 
-from openwop_core.testing import DevHost
+from openwop_devhost import DevHost
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -24,9 +24,9 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-from openwop_core.testing import create_app
-from openwop_core.testing.events import admits
-from openwop_core.testing.server import bind_socket
+from openwop_devhost import create_app
+from openwop_devhost.events import admits
+from openwop_devhost.server import bind_socket
 
 # -- how big a run is --------------------------------------------------------------------------------
 

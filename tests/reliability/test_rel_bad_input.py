@@ -36,7 +36,7 @@ from openwop_core import (
     TransportError,
     resume,
 )
-from openwop_core.testing import DevHost, FailRule
+from openwop_devhost import DevHost, FailRule
 
 ONE_TRY: dict[str, Any] = {"max_attempts": 1, "stream_max_reconnects": 0}
 

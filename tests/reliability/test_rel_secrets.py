@@ -14,7 +14,7 @@ import pytest
 from reliability_support import API_KEY, FAST_RETRY, SecretSearch, token_secret_part
 
 from openwop_core import AsyncOpenwopClient, OpenwopClient, OpenwopError, resume
-from openwop_core.testing import DevHost, FailRule
+from openwop_devhost import DevHost, FailRule
 
 
 def test_no_key_or_token_in_logs_errors_or_reprs(fresh_host: DevHost, caplog: pytest.LogCaptureFixture) -> None:

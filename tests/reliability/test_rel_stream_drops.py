@@ -32,7 +32,7 @@ from reliability_support import (
 )
 
 from openwop_core import AsyncOpenwopClient, OpenwopClient, RunEvent
-from openwop_core.testing import DevHost, Faults
+from openwop_devhost import DevHost, Faults
 
 pytestmark = pytest.mark.timeout(PROPERTY_TIMEOUT)
 

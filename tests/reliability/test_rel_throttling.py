@@ -22,7 +22,7 @@ import pytest
 from reliability_support import API_KEY, Gap, as_triples, describe_mismatch, record, retry_gaps, wait_until
 
 from openwop_core import AsyncOpenwopClient, OpenwopClient, RateLimitedError, RunEvent, resume
-from openwop_core.testing import DevHost, FailRule
+from openwop_devhost import DevHost, FailRule
 
 RETRY_AFTER = 1  # seconds, on every injected answer
 

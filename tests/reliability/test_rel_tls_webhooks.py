@@ -37,7 +37,7 @@ from openwop_core import (
     sign_webhook,
     verify_webhook_signature,
 )
-from openwop_core.testing import DevHost
+from openwop_devhost import DevHost
 
 # -- TLS -------------------------------------------------------------------------------------------
 

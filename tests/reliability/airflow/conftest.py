@@ -30,7 +30,7 @@ if _STANDALONE:
 
 from airflow_support import API_KEY, connection_json, dag_test_serves_answer_reads  # noqa: E402
 
-from openwop_core.testing import DevHost  # noqa: E402
+from openwop_devhost import DevHost  # noqa: E402
 
 _HERE = Path(__file__).parent
 

@@ -25,7 +25,7 @@ from openwop_airflow.operators.fork import OpenwopForkRunOperator
 from openwop_airflow.operators.interrupts import OpenwopResolveInterruptOperator
 from openwop_airflow.operators.run import OpenwopRunOperator
 from openwop_core import OpenwopClient, resume
-from openwop_core.testing import DevHost, FailRule
+from openwop_devhost import DevHost, FailRule
 
 
 class StubTI:

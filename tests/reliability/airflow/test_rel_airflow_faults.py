@@ -28,7 +28,7 @@ from reliability_support import retry_gaps, stream_connections, wait_until
 from openwop_airflow.operators.base import BaseOpenwopRunOperator
 from openwop_airflow.operators.run import OpenwopRunOperator
 from openwop_airflow.utils import waiting
-from openwop_core.testing import DevHost, FailRule
+from openwop_devhost import DevHost, FailRule
 
 START = pendulum.datetime(2024, 1, 1, tz="UTC")
 PAYLOAD = {"order": "A-17", "lines": [1, 2, 3]}

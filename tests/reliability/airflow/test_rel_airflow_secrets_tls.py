@@ -31,7 +31,7 @@ from openwop_airflow.operators.run import OpenwopRunOperator
 from openwop_airflow.sensors.run import OpenwopRunSensor
 from openwop_airflow.triggers.run import OpenwopRunTrigger
 from openwop_core import InsecureTransportWarning
-from openwop_core.testing import DevHost
+from openwop_devhost import DevHost
 
 START = pendulum.datetime(2024, 1, 1, tz="UTC")
 RUN_ID = "{{ ti.xcom_pull(task_ids='start', key='run_id') }}"

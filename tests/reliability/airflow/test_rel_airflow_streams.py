@@ -41,7 +41,7 @@ from reliability_support import (
 from openwop_airflow.triggers.run import OpenwopRunTrigger
 from openwop_airflow.utils import waiting
 from openwop_core import OpenwopClient, RunEvent
-from openwop_core.testing import DevHost, Faults
+from openwop_devhost import DevHost, Faults
 
 pytestmark = pytest.mark.timeout(PROPERTY_TIMEOUT)
 

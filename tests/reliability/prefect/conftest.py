@@ -32,7 +32,7 @@ from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 from prefect_support import SECRET_KEY, Responder  # noqa: E402
 from reliability_support import WORKFLOWS_DIR  # noqa: E402
 
-from openwop_core.testing import DevHost  # noqa: E402
+from openwop_devhost import DevHost  # noqa: E402
 from openwop_prefect import OpenwopCredentials  # noqa: E402
 
 _HERE = Path(__file__).parent

@@ -30,7 +30,7 @@ from openwop_core import (
     TransportError,
     resume,
 )
-from openwop_core.testing import DevHost
+from openwop_devhost import DevHost
 from openwop_prefect import (
     OpenwopCredentials,
     OpenwopWorkflow,

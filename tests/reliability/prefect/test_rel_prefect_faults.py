@@ -40,7 +40,7 @@ from reliability_support import (
 )
 
 from openwop_core import OpenwopClient, RunEvent
-from openwop_core.testing import DevHost, FailRule, Faults
+from openwop_devhost import DevHost, FailRule, Faults
 from openwop_prefect import (
     OpenwopCredentials,
     OpenwopRunFailed,

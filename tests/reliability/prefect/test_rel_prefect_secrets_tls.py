@@ -32,7 +32,7 @@ from pydantic import SecretStr
 from reliability_support import SecretSearch, TlsHost, TlsMaterial, make_tls_material, token_secret_part
 
 from openwop_core import InsecureTransportWarning, TransportError
-from openwop_core.testing import DevHost
+from openwop_devhost import DevHost
 from openwop_prefect import OpenwopCredentials, OpenwopRunFailed, run_openwop_workflow
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "example_dags" / "prefect"

@@ -7,7 +7,7 @@ import re
 import httpx
 from devhost_helpers import API_KEY, READ_ONLY_KEY, assert_error, create
 
-from openwop_core.testing import DevHost
+from openwop_devhost import DevHost
 
 
 def test_discovery_is_public_and_honest(host: DevHost) -> None:

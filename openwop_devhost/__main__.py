@@ -1,4 +1,4 @@
-"""``python -m openwop_core.testing``: same as the ``openwop-devhost`` command."""
+"""``python -m openwop_devhost``: same as the ``openwop-devhost`` command."""
 
 from __future__ import annotations
 

@@ -173,10 +173,10 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, 
 
 @contextlib.contextmanager
 def cli_host(*args: str) -> Iterator[tuple[str, list[str]]]:
-    """Run ``python -m openwop_core.testing --port 0 ARGS...`` (its own process group) and yield its base URL and
+    """Run ``python -m openwop_devhost --port 0 ARGS...`` (its own process group) and yield its base URL and
     the log lines read so far; the process and its children are stopped when the block ends."""
     process = start_process(
-        [sys.executable, "-m", "openwop_core.testing", "--port", "0", *args],
+        [sys.executable, "-m", "openwop_devhost", "--port", "0", *args],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},

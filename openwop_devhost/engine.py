@@ -36,7 +36,7 @@ from .tokens import TokenSigner
 from .walk import GraphWalk
 from .workflows import NodeDef, VariableBinding, WorkflowDef
 
-logger = logging.getLogger("openwop_core.testing")
+logger = logging.getLogger("openwop_devhost")
 
 ACTIVE_STATUSES = frozenset(
     {"pending", "running", "paused", "waiting-approval", "waiting-input", "waiting-external", "cancelling"}

@@ -25,7 +25,7 @@ from .engine import Event, Run
 from .errors import ApiError, dumps
 from .outbound import OutboundError, post_bytes
 
-logger = logging.getLogger("openwop_core.testing")
+logger = logging.getLogger("openwop_devhost")
 
 USER_AGENT = "openwop-webhook-dispatcher/devhost"
 _QUEUE_LIMIT = 10_000

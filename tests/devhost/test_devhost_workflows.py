@@ -9,7 +9,7 @@ import httpx
 import pytest
 from devhost_helpers import assert_error, cli_host, create, wait_status
 
-from openwop_core.testing import DevHost, WorkflowLoadError, create_app
+from openwop_devhost import DevHost, WorkflowLoadError, create_app
 
 TERMINAL = {"completed", "failed", "cancelled"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from devhost_helpers import assert_error, create, read_stream, wait_status
 
-from openwop_core.testing import DevHost
+from openwop_devhost import DevHost
 
 TERMINAL = {"completed", "failed", "cancelled"}
 

@@ -12,7 +12,7 @@ from urllib.parse import quote
 import httpx
 from devhost_helpers import assert_error, create, wait_status
 
-from openwop_core.testing import DevHost
+from openwop_devhost import DevHost
 
 TERMINAL = {"completed", "failed", "cancelled"}
 

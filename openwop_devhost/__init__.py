@@ -3,10 +3,10 @@
 Three ways to start it:
 
 * ``with DevHost() as host:`` — background thread on a free 127.0.0.1 port (``host.base_url``);
-* ``openwop-devhost --port 3737`` / ``python -m openwop_core.testing`` — a standalone server;
+* ``openwop-devhost --port 3737`` / ``python -m openwop_devhost`` — a standalone server;
 * ``create_app(...)`` — the Starlette app, to serve or mount yourself.
 
-The pytest fixture ``openwop_devhost`` comes from :mod:`openwop_core.testing.pytest_plugin`.
+The pytest fixture ``openwop_devhost`` comes from :mod:`openwop_devhost.pytest_plugin`.
 Attributes are imported lazily so that importing the pytest plugin stays cheap.
 """
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 from devhost_helpers import cli_host
 
-from openwop_core.testing import DevHost
+from openwop_devhost import DevHost
 
 #: What Chromium and Firefox send when a person opens a link.
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"

@@ -28,7 +28,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture
 def openwop_devhost(request: pytest.FixtureRequest) -> Iterator[DevHost]:
-    """A running :class:`~openwop_core.testing.DevHost` (``.base_url``, ``.api_key``), closed after the test."""
+    """A running :class:`~openwop_devhost.DevHost` (``.base_url``, ``.api_key``), closed after the test."""
     from .server import DevHost
 
     marker = request.node.get_closest_marker("openwop_devhost")

@@ -8,7 +8,7 @@ import sys
 import httpx
 import pytest
 
-from openwop_core.testing import DevHost, Faults
+from openwop_devhost import DevHost, Faults
 
 pytest_plugins = ["pytester"]
 
@@ -61,8 +61,8 @@ def test_plugin_needs_no_other_plugin(pytester: pytest.Pytester) -> None:
 
 def test_plugin_import_is_cheap() -> None:
     code = (
-        "import sys, openwop_core.testing.pytest_plugin\n"
-        "heavy = [m for m in ('starlette', 'uvicorn', 'openwop_core.testing.server') if m in sys.modules]\n"
+        "import sys, openwop_devhost.pytest_plugin\n"
+        "heavy = [m for m in ('starlette', 'uvicorn', 'openwop_devhost.server') if m in sys.modules]\n"
         "print(','.join(heavy))"
     )
     output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()

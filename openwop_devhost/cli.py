@@ -1,4 +1,4 @@
-"""``openwop-devhost`` / ``python -m openwop_core.testing``: serve the local OpenWOP host.
+"""``openwop-devhost`` / ``python -m openwop_devhost``: serve the local OpenWOP host.
 
 Logs where it listens and which workflows it loaded; never logs the API key itself.
 """
@@ -20,7 +20,7 @@ from .server import bind_socket, make_server
 from .webhooks import is_loopback
 from .workflows import WorkflowLoadError
 
-logger = logging.getLogger("openwop_core.testing")
+logger = logging.getLogger("openwop_devhost")
 
 
 def build_parser() -> argparse.ArgumentParser:

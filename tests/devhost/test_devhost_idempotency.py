@@ -10,7 +10,7 @@ import uuid
 import httpx
 from devhost_helpers import assert_error, create, wait_status
 
-from openwop_core.testing import DevHost, Faults
+from openwop_devhost import DevHost, Faults
 
 
 def test_same_key_same_body_replays(client: httpx.Client, host: DevHost) -> None:

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from devhost_helpers import API_KEY, READ_ONLY_KEY
 
-from openwop_core.testing import DevHost
+from openwop_devhost import DevHost
 
 
 @pytest.fixture(scope="session")

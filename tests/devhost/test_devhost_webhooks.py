@@ -14,7 +14,7 @@ import httpx
 import pytest
 from devhost_helpers import assert_error, create, wait_status
 
-from openwop_core.testing import DevHost
+from openwop_devhost import DevHost
 
 
 class _Receiver(BaseHTTPRequestHandler):

@@ -1,4 +1,4 @@
-"""The ``python -m openwop_core.testing`` command starts a server and logs where it listens."""
+"""The ``python -m openwop_devhost`` command starts a server and logs where it listens."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def test_cli_starts_logs_and_serves(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "openwop_core.testing",
+            "openwop_devhost",
             "--port",
             "0",
             "--api-key",
@@ -72,7 +72,7 @@ def test_cli_starts_logs_and_serves(tmp_path: Path) -> None:
 def test_cli_reports_bad_workflows(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{")
     result = subprocess.run(
-        [sys.executable, "-m", "openwop_core.testing", "--port", "0", "--workflows", str(tmp_path)],
+        [sys.executable, "-m", "openwop_devhost", "--port", "0", "--workflows", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=20,

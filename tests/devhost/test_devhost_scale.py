@@ -11,7 +11,7 @@ import resource
 
 import httpx
 
-from openwop_core.testing import DevHost
+from openwop_devhost import DevHost
 
 RUNS = 1000
 PER_CLIENT = 50

@@ -8,13 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from openwop_core.testing.errors import ApiError
-from openwop_core.testing.faults import FailRule
-from openwop_core.testing.routing import resolve
-from openwop_core.testing.sse import parse_buffer_ms, parse_stream_modes
-from openwop_core.testing.tokens import TokenExpired, TokenInvalid, TokenSigner
-from openwop_core.testing.walk import GraphWalk
-from openwop_core.testing.workflows import builtin_workflows, parse_workflow
+from openwop_devhost.errors import ApiError
+from openwop_devhost.faults import FailRule
+from openwop_devhost.routing import resolve
+from openwop_devhost.sse import parse_buffer_ms, parse_stream_modes
+from openwop_devhost.tokens import TokenExpired, TokenInvalid, TokenSigner
+from openwop_devhost.walk import GraphWalk
+from openwop_devhost.workflows import builtin_workflows, parse_workflow
 
 ids = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=40)
 

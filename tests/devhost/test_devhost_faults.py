@@ -9,7 +9,7 @@ import httpx
 import pytest
 from devhost_helpers import assert_error, create, follow, read_stream, wait_status
 
-from openwop_core.testing import DevHost, FailRule, FaultConfigError, Faults
+from openwop_devhost import DevHost, FailRule, FaultConfigError, Faults
 
 TERMINAL = {"completed", "failed", "cancelled"}
 

@@ -34,7 +34,7 @@ from .sse import install_log_filter
 from .state import MAX_NODE_EXECUTIONS, MAX_REQUEST_BODY_BYTES, MAX_RUN_DURATION_MS, HostState, RequestContext
 from .workflows import builtin_workflows, load_workflows_dir
 
-logger = logging.getLogger("openwop_core.testing")
+logger = logging.getLogger("openwop_devhost")
 
 DEFAULT_API_KEY = "openwop-dev-key"
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
@@ -172,7 +172,7 @@ def create_app(
 
     ``api_key`` defaults to ``$OPENWOP_API_KEY`` or ``openwop-dev-key``. ``api_keys`` adds keys
     restricted to the listed scopes. ``workflows_dir`` adds ``*.json`` workflow definitions to
-    the built-in catalogue (raises :class:`~openwop_core.testing.workflows.WorkflowLoadError`
+    the built-in catalogue (raises :class:`~openwop_devhost.workflows.WorkflowLoadError`
     naming the bad file). ``run_pages`` is who may read a run's HTML page (what a browser gets at
     ``GET /v1/runs/{id}``): ``"public"`` (no API key, for a development host on loopback) or
     ``"api-key"``. The host state is available as ``app.state.devhost``.
