@@ -30,4 +30,4 @@ soak:
 	export OPENWOP_SOAK=1 P="-m pytest -q -p no:cacheprovider tests/reliability"; .venv-core/bin/python $$P --ignore=tests/reliability/airflow --ignore=tests/reliability/prefect && .venv-airflow/bin/python $$P/airflow && .venv-prefect/bin/python $$P/prefect
 
 clean:
-	rm -rf .venv-core .venv-airflow .venv-airflow31 .venv-prefect .venv-all .venv-bench .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv-core .venv-airflow .venv-airflow31 .venv-prefect .venv-all .venv-py310 .venv-py313 .venv-bench .pytest_cache .mypy_cache .ruff_cache

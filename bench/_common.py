@@ -1,9 +1,11 @@
-"""Shared by every benchmark: the machine description, medians and percentiles, Markdown tables, writing a
-section of ``docs/benchmarks.md``, and starting the local OpenWOP host in a process of its own (so that what
-the benchmark process measures is the client alone, never the host)."""
+"""Shared by every benchmark: its command line, the machine description, medians and percentiles, Markdown
+tables, printing the results and writing them as a section of ``docs/benchmarks.md``, and starting the local
+OpenWOP host in a process of its own (so that what the benchmark process measures is the client alone, never
+the host)."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import datetime as dt
 import os
@@ -124,6 +126,27 @@ def fmt_int(value: float) -> str:
     return "n/a" if value != value else f"{value:,.0f}"
 
 
+# -- the command line and the results --------------------------------------------------------------------
+
+
+def options(description: str, **counts: int) -> argparse.ArgumentParser:
+    """A benchmark's command line: an integer ``--NAME`` for each of ``counts`` (``poll_runs=50`` gives
+    ``--poll-runs``, default 50) and ``--no-write``; the benchmark may add more before parsing."""
+    parser = argparse.ArgumentParser(description=description)
+    for name, default in counts.items():
+        parser.add_argument("--" + name.replace("_", "-"), type=int, default=default)
+    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    return parser
+
+
+def publish(name: str, heading: str, machine: str, blocks: Sequence[str], shown: Sequence[str], *, write: bool) -> None:
+    """Print the ``shown`` blocks (tables, goals) and, when ``write``, make ``heading``, the ``machine`` line and
+    ``blocks`` the section ``name`` of docs/benchmarks.md."""
+    print("\n" + "\n\n".join(shown))
+    if write:
+        write_section(name, "\n\n".join([heading, machine, *blocks]))
+
+
 # -- docs/benchmarks.md ---------------------------------------------------------------------------------
 
 
@@ -241,6 +264,8 @@ def interleaved(subjects: Sequence[str], repeats: int) -> list[str]:
     return [name for _ in range(repeats) for name in subjects]
 
 
-def header(title: str) -> None:
-    """Print a benchmark's title and the machine it runs on."""
-    print(f"\n=== {title} ===\n{machine_line()}\n", flush=True)
+def header(title: str) -> str:
+    """Print a benchmark's title and the machine it runs on; return that machine line for its section."""
+    machine = machine_line()
+    print(f"\n=== {title} ===\n{machine}\n", flush=True)
+    return machine

@@ -24,26 +24,27 @@ the usual cause of outliers). Goal: the trigger's p99 under 50 ms.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
+import contextlib
 import random
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from bench import _airflow
 from bench._common import (
     API_KEY,
+    HostProcess,
     child_server,
     cpu_wait_seconds,
     goal,
     header,
-    machine_line,
     median,
+    options,
     percentile,
+    publish,
     table,
-    write_section,
 )
 
 POLL_INTERVAL = 5.0
@@ -73,6 +74,20 @@ class EmissionClock:
             return self.times[run_id]
 
 
+@contextlib.contextmanager
+def clock_host(clock: EmissionClock) -> Iterator[HostProcess]:
+    """``bench/clockhost.py`` in a process of its own, its emission times fed to ``clock``, with Airflow's
+    ``openwop_bench`` connection pointing at it (for the trigger waiters)."""
+    with child_server(
+        ["-m", "bench.clockhost", "--api-key", API_KEY],
+        url_pattern=r"listening on (http://\S+)",
+        from_stderr=False,
+        on_line=clock.on_line,
+    ) as host:
+        _airflow.configure(host.base_url, API_KEY)
+        yield host
+
+
 Waiter = Callable[[str], Awaitable[tuple[float, str]]]
 
 
@@ -97,10 +112,13 @@ async def measure(
     batch: int,
     seed: int,
     host_pid: int,
+    *,
+    during_batch: Callable[[bool], None] | None = None,
 ) -> Measured:
     """Create ``runs`` ``conformance-delay`` runs (random delays in ``delays`` ms), ``batch`` at a time, each
     waited for by ``waiter`` right after its creation; return the latencies (ms) and how many waits
-    reported the right run as completed."""
+    reported the right run as completed. ``during_batch(True)`` / ``(False)`` is called (in a thread) before
+    and after each batch: a fault switched on for the batch's runs."""
     from openwop_core import AsyncOpenwopClient
 
     rng = random.Random(seed)
@@ -120,7 +138,11 @@ async def measure(
 
         for start in range(0, runs, batch):
             size = min(batch, runs - start)
+            if during_batch is not None:
+                await asyncio.to_thread(during_batch, True)
             await asyncio.gather(*(one(rng.randint(*delays)) for _ in range(size)))
+            if during_batch is not None:
+                await asyncio.to_thread(during_batch, False)
     result.correct = correct
     result.seconds = time.monotonic() - started
     result.cpu_wait_bench = cpu_wait_seconds() - waited_bench
@@ -194,22 +216,10 @@ def row(name: str, m: Measured, runs: int, note: str) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Measure the three waiters, print the table, write it to docs/benchmarks.md."""
-    parser = argparse.ArgumentParser(description="completion-detection latency")
-    parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--poll-runs", type=int, default=50)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
-    args = parser.parse_args(argv)
-    header("Completion-detection latency")
-    machine = machine_line()
+    args = options("completion-detection latency", runs=200, poll_runs=50, seed=7).parse_args(argv)
+    machine = header("Completion-detection latency")
     clock = EmissionClock()
-    with child_server(
-        ["-m", "bench.clockhost", "--api-key", API_KEY],
-        url_pattern=r"listening on (http://\S+)",
-        from_stderr=False,
-        on_line=clock.on_line,
-    ) as host:
-        _airflow.configure(host.base_url, API_KEY)
+    with clock_host(clock) as host:
 
         async def scenario() -> tuple[dict[str, Measured], list[int]]:
             results: dict[str, Measured] = {}
@@ -273,20 +283,13 @@ def main(argv: list[str] | None = None) -> int:
         f"- the 5 s poll notices completion {ratio:,.0f}x later than the trigger (median against median); "
         f"its mean {sum(poll) / len(poll) / 1000:.2f} s is the expected ~2.5 s (half the interval).",
     ]
-    section = "\n\n".join(
-        [
-            "## 2. Completion-detection latency",
-            machine,
-            f"From the host appending `run.completed` to the waiter being done (for the trigger: yielding its "
-            f"`TriggerEvent`); `conformance-delay` runs of 0.2-1.2 s waited for {BATCH} at a time (the poll: "
-            f"{args.poll_runs} runs of 0.5-5.5 s all at once), host in its own process:",
-            text,
-            "\n".join(goals),
-        ]
+    intro = (
+        f"From the host appending `run.completed` to the waiter being done (for the trigger: yielding its "
+        f"`TriggerEvent`); `conformance-delay` runs of 0.2-1.2 s waited for {BATCH} at a time (the poll: "
+        f"{args.poll_runs} runs of 0.5-5.5 s all at once), host in its own process:"
     )
-    print("\n" + text + "\n\n" + "\n".join(goals))
-    if not args.no_write:
-        write_section("latency", section)
+    shown = [text, "\n".join(goals)]
+    publish("latency", "## 2. Completion-detection latency", machine, [intro, *shown], shown, write=not args.no_write)
     return 0
 
 

@@ -20,7 +20,6 @@ client process's CPU per iteration, and the ratio to the official SDK.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import time
@@ -37,10 +36,10 @@ from bench._common import (
     fmt_int,
     header,
     interleaved,
-    machine_line,
     median,
+    options,
+    publish,
     table,
-    write_section,
 )
 from openwop_core import AsyncOpenwopClient, OpenwopClient
 
@@ -98,13 +97,8 @@ OFFICIAL = "official SDK (openwop-client 1.1.1)"
 
 def main(argv: list[str] | None = None) -> int:
     """Measure, print the table, write it to docs/benchmarks.md."""
-    parser = argparse.ArgumentParser(description="create+get request overhead")
-    parser.add_argument("--iterations", type=int, default=300)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
-    args = parser.parse_args(argv)
-    header("Request overhead (create + get)")
-    machine = machine_line()
+    args = options("create+get request overhead", iterations=300, repeats=5).parse_args(argv)
+    machine = header("Request overhead (create + get)")
     rates: dict[str, list[float]] = {name: [] for name in SUBJECTS}
     cpu: dict[str, list[float]] = {name: [] for name in SUBJECTS}
     with devhost_process() as host:
@@ -140,18 +134,11 @@ def main(argv: list[str] | None = None) -> int:
         ],
         rows,
     )
-    section = "\n\n".join(
-        [
-            "## 4. Request overhead",
-            machine,
-            f"`POST /v1/runs` + `GET /v1/runs/{{id}}`, one at a time, {args.iterations} per repeat, median of "
-            f"{args.repeats} interleaved repeats, local host in its own process:",
-            text,
-        ]
+    intro = (
+        f"`POST /v1/runs` + `GET /v1/runs/{{id}}`, one at a time, {args.iterations} per repeat, median of "
+        f"{args.repeats} interleaved repeats, local host in its own process:"
     )
-    print("\n" + text)
-    if not args.no_write:
-        write_section("requests", section)
+    publish("requests", "## 4. Request overhead", machine, [intro, text], [text], write=not args.no_write)
     return 0
 
 

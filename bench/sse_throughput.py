@@ -25,7 +25,6 @@ the floor. Goal: ``openwop_core`` >= 1.3x the official SDK and >= 0.8x the floor
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import socket
@@ -45,10 +44,10 @@ from bench._common import (
     goal,
     header,
     interleaved,
-    machine_line,
     median,
+    options,
+    publish,
     table,
-    write_section,
 )
 from bench.rawsse import RUN_ID  # the raw server answers any path; this is the run id its events carry
 from openwop_core import AsyncOpenwopClient, OpenwopClient
@@ -233,14 +232,8 @@ def run_devhost(events: int, repeats: int) -> Results:
 
 def main(argv: list[str] | None = None) -> int:
     """Run both tables, print them, write them to docs/benchmarks.md."""
-    parser = argparse.ArgumentParser(description="SSE consumption throughput")
-    parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--devhost-repeats", type=int, default=3)
-    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
-    args = parser.parse_args(argv)
-    header("SSE consumption throughput")
-    machine = machine_line()
+    args = options("SSE consumption throughput", events=100_000, repeats=7, devhost_repeats=3).parse_args(argv)
+    machine = header("SSE consumption throughput")
 
     print(f"raw stream server, {args.events:,} events, {args.repeats} repeats:")
     with child_server(
@@ -265,25 +258,20 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     complete = all(c == args.events for c in raw.counts.values())
-    section = "\n\n".join(
-        [
-            "## 1. SSE consumption throughput",
-            machine,
-            f"One run's stream of {args.events:,} events (~250-byte payloads), from a minimal raw server "
-            f"(`bench/rawsse.py`: a pre-built chunked blob, its own process), median of {args.repeats} "
-            "interleaved repeats:",
-            raw_table,
-            f"Every consumer received all {args.events:,} events: {'yes' if complete else 'NO'}.",
-            "\n".join(goals),
-            f"Reference: the local host (`python -m openwop_devhost`, its own process) replaying one finished "
-            f"`devhost-burst` run of {args.events:,} `log.appended` events plus its lifecycle events, "
-            f"median of {args.devhost_repeats} repeats (the host's framing and uvicorn share the 2 cores):",
-            dev_table,
-        ]
-    )
-    print("\n" + raw_table + "\n\n" + "\n".join(goals) + "\n\nlocal host:\n" + dev_table)
-    if not args.no_write:
-        write_section("sse", section)
+    blocks = [
+        f"One run's stream of {args.events:,} events (~250-byte payloads), from a minimal raw server "
+        f"(`bench/rawsse.py`: a pre-built chunked blob, its own process), median of {args.repeats} "
+        "interleaved repeats:",
+        raw_table,
+        f"Every consumer received all {args.events:,} events: {'yes' if complete else 'NO'}.",
+        "\n".join(goals),
+        f"Reference: the local host (`python -m openwop_devhost`, its own process) replaying one finished "
+        f"`devhost-burst` run of {args.events:,} `log.appended` events plus its lifecycle events, "
+        f"median of {args.devhost_repeats} repeats (the host's framing and uvicorn share the 2 cores):",
+        dev_table,
+    ]
+    shown = [raw_table, "\n".join(goals), "local host:\n" + dev_table]
+    publish("sse", "## 1. SSE consumption throughput", machine, blocks, shown, write=not args.no_write)
     return 0
 
 

@@ -21,26 +21,17 @@ intervals. Before that fix a 4 s run was noticed ~98 s late by the trigger, and 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
+import functools
 import logging
-import random
 import time
 
 import httpx
 
 from bench import _airflow
-from bench._common import (
-    API_KEY,
-    child_server,
-    goal,
-    header,
-    machine_line,
-    percentile,
-    table,
-    write_section,
-)
-from bench.completion_latency import EmissionClock, Waiter
+from bench import completion_latency as latency
+from bench._common import API_KEY, goal, header, options, percentile, publish, table
+from bench.completion_latency import EmissionClock, Waiter, clock_host
 
 EVENTS_ROUTE = "GET /v1/runs/{runId}/events"
 #: Goal: a finished run is noticed within a few seconds although its stream answers 503 throughout.
@@ -60,30 +51,15 @@ def set_burst(base_url: str, on: bool) -> None:
 
 
 async def measure(
-    base_url: str, clock: EmissionClock, waiter: Waiter, runs: int, batch: int, seed: int
+    base_url: str, clock: EmissionClock, waiter: Waiter, runs: int, batch: int, seed: int, host_pid: int
 ) -> tuple[list[float], int]:
     """Latencies (s) of ``runs`` ``conformance-delay`` runs of 1-4 s, ``batch`` at a time, each waited for right
     after its creation while its stream answers 503; and how many waits reported the run as completed."""
-    from openwop_core import AsyncOpenwopClient
-
-    rng = random.Random(seed)
-    latencies: list[float] = []
-    correct = 0
-    async with AsyncOpenwopClient(base_url, api_key=API_KEY) as client:
-
-        async def one(delay_ms: int) -> None:
-            nonlocal correct
-            run_id = (await client.runs_create("conformance-delay", {"delayMs": delay_ms})).run_id
-            done_at, status = await waiter(run_id)
-            emitted = await asyncio.to_thread(clock.emitted, run_id)
-            latencies.append(done_at - emitted)
-            correct += status == "completed"
-
-        for start in range(0, runs, batch):
-            await asyncio.to_thread(set_burst, base_url, True)
-            await asyncio.gather(*(one(rng.randint(1000, 4000)) for _ in range(min(batch, runs - start))))
-            await asyncio.to_thread(set_burst, base_url, False)
-    return latencies, correct
+    burst = functools.partial(set_burst, base_url)
+    measured = await latency.measure(
+        base_url, clock, waiter, runs, (1000, 4000), batch, seed, host_pid, during_batch=burst
+    )
+    return [ms / 1000.0 for ms in measured.latencies], measured.correct
 
 
 def trigger_waiter() -> Waiter:
@@ -124,34 +100,25 @@ def row(name: str, latencies: list[float], correct: int, runs: int) -> list[str]
 
 def main(argv: list[str] | None = None) -> int:
     """Measure both waiters during the burst, print the table, write it to docs/benchmarks.md."""
-    parser = argparse.ArgumentParser(description="completion noticed during a 503 burst on the events endpoint")
-    parser.add_argument("--runs", type=int, default=40)
-    parser.add_argument("--batch", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    parser = options("completion noticed during a 503 burst on the events endpoint", runs=40, batch=10, seed=11)
     args = parser.parse_args(argv)
-    header("Completion noticed during a 503 burst on the events endpoint")
+    machine = header("Completion noticed during a 503 burst on the events endpoint")
     logging.getLogger("openwop_core").setLevel(logging.ERROR)  # one warning per refused reconnect otherwise
-    machine = machine_line()
     clock = EmissionClock()
-    with child_server(
-        ["-m", "bench.clockhost", "--api-key", API_KEY],
-        url_pattern=r"listening on (http://\S+)",
-        from_stderr=False,
-        on_line=clock.on_line,
-    ) as host:
-        _airflow.configure(host.base_url, API_KEY)
+    with clock_host(clock) as host:
 
         async def scenario() -> dict[str, tuple[list[float], int]]:
             from openwop_core import AsyncOpenwopClient
 
             results: dict[str, tuple[list[float], int]] = {}
             print(f"OpenwopRunTrigger: {args.runs} runs, {args.batch} at a time ...", flush=True)
-            results["trigger"] = await measure(host.base_url, clock, trigger_waiter(), args.runs, args.batch, args.seed)
+            results["trigger"] = await measure(
+                host.base_url, clock, trigger_waiter(), args.runs, args.batch, args.seed, host.pid
+            )
             async with AsyncOpenwopClient(host.base_url, api_key=API_KEY) as client:
                 print(f"AsyncOpenwopClient.wait_for_run: {args.runs} runs ...", flush=True)
                 results["core"] = await measure(
-                    host.base_url, clock, core_waiter(client), args.runs, args.batch, args.seed + 1
+                    host.base_url, clock, core_waiter(client), args.runs, args.batch, args.seed + 1, host.pid
                 )
             return results
 
@@ -176,20 +143,14 @@ def main(argv: list[str] | None = None) -> int:
         "events itself); before the fix the trigger noticed a 4 s run ~98 s late and the core waiter raised "
         "`ServerError` after ~100 s.",
     ]
-    section = "\n\n".join(
-        [
-            "## 5. Completion noticed during a 503 burst on the events endpoint",
-            machine,
-            f"From the host appending `run.completed` to the waiter being done, while every "
-            f"`GET /v1/runs/{{id}}/events` answers 503 (`fail_requests`) and the snapshot stays readable; "
-            f"`conformance-delay` runs of 1-4 s, {args.batch} at a time, default retry policy:",
-            text,
-            "\n".join(goals),
-        ]
+    intro = (
+        f"From the host appending `run.completed` to the waiter being done, while every "
+        f"`GET /v1/runs/{{id}}/events` answers 503 (`fail_requests`) and the snapshot stays readable; "
+        f"`conformance-delay` runs of 1-4 s, {args.batch} at a time, default retry policy:"
     )
-    print("\n" + text + "\n\n" + "\n".join(goals))
-    if not args.no_write:
-        write_section("burst", section)
+    shown = [text, "\n".join(goals)]
+    heading = "## 5. Completion noticed during a 503 burst on the events endpoint"
+    publish("burst", heading, machine, [intro, *shown], shown, write=not args.no_write)
     return 0
 
 

@@ -28,7 +28,6 @@ Goals: under 100 MB added for 1,000 waits; idle CPU under 5% of one core; all 1,
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import cProfile
 import gc
@@ -50,10 +49,10 @@ from bench._common import (
     devhost_process,
     goal,
     header,
-    machine_line,
+    options,
     percentile,
+    publish,
     table,
-    write_section,
 )
 
 MB = 1024 * 1024
@@ -255,13 +254,10 @@ print(json.dumps({{"rss": p.memory_info().rss - before, "seconds": elapsed}}))
 
 def main(argv: list[str] | None = None) -> int:
     """Run the phases, print the table, write it to docs/benchmarks.md."""
-    parser = argparse.ArgumentParser(description="triggerer density")
-    parser.add_argument("--waits", type=int, default=1000)
-    parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    parser = options("triggerer density", waits=1000)
     parser.add_argument("--profile", choices=["idle", "completion"], help="print a profile of that phase")
     args = parser.parse_args(argv)
-    header("Triggerer density")
-    machine = machine_line()
+    machine = header("Triggerer density")
     raise_fd_limit(4 * args.waits + 256)  # before the host starts: it inherits the limit
     with devhost_process(keepalive=15.0) as host:
         _airflow.configure(host.base_url, API_KEY)
@@ -316,21 +312,14 @@ def main(argv: list[str] | None = None) -> int:
             m["clients"] == 1,
         ),
     ]
-    section = "\n\n".join(
-        [
-            "## 3. Triggerer density",
-            machine,
-            f"{waits:,} `OpenwopRunTrigger.run()` waits in one asyncio loop on `conformance-cancellable` runs ending "
-            f"{FIRST_END:.0f}-{FIRST_END + waits * STAGGER_MS / 1000:.0f} s after creation, host "
-            "(`python -m openwop_devhost --keepalive 15`) in its own process; RSS and CPU of the trigger "
-            "process only:",
-            text,
-            "\n".join(goals),
-        ]
+    intro = (
+        f"{waits:,} `OpenwopRunTrigger.run()` waits in one asyncio loop on `conformance-cancellable` runs ending "
+        f"{FIRST_END:.0f}-{FIRST_END + waits * STAGGER_MS / 1000:.0f} s after creation, host "
+        "(`python -m openwop_devhost --keepalive 15`) in its own process; RSS and CPU of the trigger "
+        "process only:"
     )
-    print("\n" + text + "\n\n" + "\n".join(goals))
-    if not args.no_write:
-        write_section("density", section)
+    shown = [text, "\n".join(goals)]
+    publish("density", "## 3. Triggerer density", machine, [intro, *shown], shown, write=not args.no_write)
     return 0
 
 

@@ -12,7 +12,7 @@ from airflow.providers.common.compat.sdk import AirflowException, AirflowFailExc
 from openwop_core import RunFailedError
 
 
-class OpenwopConnectionError(AirflowException):
+class OpenwopConnectionException(AirflowException):
     """The Airflow connection is missing or malformed; the message names the connection id and the field."""
 
 
@@ -29,25 +29,25 @@ class OpenwopWaitTimeoutException(AirflowException):
     """The task's ``timeout`` or ``execution_timeout`` passed before the run finished."""
 
 
-class OpenwopTriggerEventError(AirflowException):
+class OpenwopTriggerEventException(AirflowException):
     """The trigger handed back an event this provider cannot read (malformed, unknown status)."""
 
 
-class OpenwopHumanInputError(AirflowException):
+class OpenwopHumanInputException(AirflowException):
     """An interrupt could not be put to a person in Airflow, or the answers given there were refused too
     often (``on_interrupt="ask_in_airflow"``); the message says why and what to do."""
 
 
-class OpenwopHumanInputNotShown(AirflowFailException):
+class OpenwopHumanInputNotShownException(AirflowFailException):
     """A run asks a question that reads differently from the one the task instance already asked in Airflow,
     which keeps one request per task instance and never changes its text; not retried (a retry keeps the
     request too)."""
 
 
-class OpenwopHumanInputTimeout(AirflowException):
+class OpenwopHumanInputTimeoutException(AirflowException):
     """Nobody answered the human-in-the-loop request in Airflow within ``response_timeout``."""
 
 
-class OpenwopHumanInputUnavailable(AirflowFailException):
+class OpenwopHumanInputUnavailableException(AirflowFailException):
     """This Airflow has no human-in-the-loop support (it needs Airflow 3.1 or newer); raised before any run
     is started, and not retried (a retry cannot fix it)."""

@@ -11,52 +11,50 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+from openwop_core.settings import (
+    API_KEY,
+    BASE_URL,
+    CA_BUNDLE,
+    MAX_ATTEMPTS,
+    STREAM_IDLE_TIMEOUT,
+    TIMEOUT,
+    VERIFY,
+    Setting,
+)
+
 _INTEGRATION = "OpenWOP"
 
+#: Where the "OpenWOP run" link points; read by the provider only (the client has no use for it).
+UI_BASE_URL = Setting(
+    "ui_base_url",
+    str,
+    None,
+    "UI base URL for links",
+    "Where people look at runs, e.g. https://openwop.example.com/ui (the run id is appended as /runs/<id>, or "
+    "replaces {run_id}). Empty: links point at the API's run document.",
+    format="url",
+)
 
-def _field(label: str, description: str, **schema: Any) -> dict[str, Any]:
-    return {"label": label, "description": description, "schema": schema}
+
+def _form_field(setting: Setting) -> dict[str, Any]:
+    """A setting as a field of the connection form. A number stays empty unless filled (the client's default,
+    named in the help, then applies); a checkbox shows its default. The form's number box reads only
+    ``minimum``, so a "greater than" bound is also given as the minimum (the hook refuses the bound itself)."""
+    schema = setting.json_schema()
+    description = setting.help
+    if setting.kind is bool:
+        schema["default"] = setting.default
+    elif setting.default is not None:
+        description += f" Default {setting.default:g}."
+    if "exclusiveMinimum" in schema:
+        schema.setdefault("minimum", schema["exclusiveMinimum"])
+    return {"label": setting.label, "description": description, "schema": schema}
 
 
 #: Extra fields of the connection form (stored under the same names in the connection's ``extra``).
 CONN_FIELDS: dict[str, dict[str, Any]] = {
-    "timeout": _field(
-        "Request timeout (s)",
-        "Seconds one HTTP request may take (default 30).",
-        type=["number", "null"],
-        minimum=0,
-    ),
-    "verify": _field(
-        "Verify TLS certificate",
-        "Turn off only for a throwaway test host; use 'CA bundle path' for a private CA instead.",
-        type=["boolean", "null"],
-        default=True,
-    ),
-    "ca_bundle": _field(
-        "CA bundle path",
-        "Path (on workers and triggerers) of a PEM file with the CA that signed the host's certificate.",
-        type=["string", "null"],
-    ),
-    "ui_base_url": _field(
-        "UI base URL for links",
-        "Where people look at runs, e.g. https://openwop.example.com/ui (the run id is appended as /runs/<id>, "
-        "or replaces {run_id}). Empty: links point at the API's run document.",
-        type=["string", "null"],
-        format="url",
-    ),
-    "max_attempts": _field(
-        "Retry: attempts per request",
-        "Attempts for a transient failure (connection error, 429, 5xx), the first included (default 5).",
-        type=["integer", "null"],
-        minimum=1,
-        maximum=100,
-    ),
-    "stream_idle_timeout": _field(
-        "Event stream idle timeout (s)",
-        "Silence after which the event stream is reconnected (default 90).",
-        type=["number", "null"],
-        minimum=0,
-    ),
+    setting.name: _form_field(setting)
+    for setting in (TIMEOUT, VERIFY, CA_BUNDLE, UI_BASE_URL, MAX_ATTEMPTS, STREAM_IDLE_TIMEOUT)
 }
 
 #: How the standard fields look for this connection type. The port has a field of its own and is asked for
@@ -65,13 +63,13 @@ CONN_FIELDS: dict[str, dict[str, Any]] = {
 UI_FIELD_BEHAVIOUR: dict[str, Any] = {
     "hidden-fields": ["login"],
     "relabeling": {
-        "host": "Base URL (without the port)",
+        "host": f"{BASE_URL.label} (without the port)",
         "port": "Port (also 443 or 80; Test needs it)",
-        "password": "API key",
+        "password": API_KEY.label,
         "schema": "Scheme (if the host has none)",
     },
     "placeholders": {
-        "host": "https://openwop.example.com",
+        "host": str(BASE_URL.example),
         "password": "the host's API key",
         "schema": "https",
         "port": "443",

@@ -29,7 +29,7 @@ class OpenwopRunLink(BaseOperatorLink):
         """The ``run_url`` XCom of the task instance, or an empty string before the run exists."""
         if getattr(operator, "_run_id", "unknown") is None:
             return ""  # this try failed before starting a run: nothing to look up (and no "XCom not found" log)
-        from airflow.sdk.execution_time.xcom import XCom
+        from airflow.providers.common.compat.sdk import XCom
 
         url = XCom.get_value(ti_key=ti_key, key=RUN_URL_XCOM_KEY)
         return url if isinstance(url, str) else ""

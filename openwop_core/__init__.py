@@ -53,6 +53,7 @@ from .models import (
     WebhookRegistration,
     WorkflowDefinition,
 )
+from .reattach import Attachment, ReattachPlan, astart_or_reattach, start_or_reattach
 from .retry import RetryPolicy
 from .waiting import ProgressLines, RunTracker, WaitResult, describe_event
 from .webhooks import WebhookVerificationError, sign_webhook, verify_webhook_signature
@@ -61,6 +62,7 @@ __all__ = [
     "ApiError",
     "Artifact",
     "AsyncOpenwopClient",
+    "Attachment",
     "AuthenticationError",
     "BulkCancelResult",
     "CancelResult",
@@ -86,6 +88,7 @@ __all__ = [
     "PermissionDeniedError",
     "ProgressLines",
     "RateLimitedError",
+    "ReattachPlan",
     "ResponseFormatError",
     "RetryPolicy",
     "RunAlreadyActiveError",
@@ -105,9 +108,11 @@ __all__ = [
     "WebhookVerificationError",
     "WorkflowDefinition",
     "__version__",
+    "astart_or_reattach",
     "describe_event",
     "interrupt_is_open",
     "resume",
     "sign_webhook",
+    "start_or_reattach",
     "verify_webhook_signature",
 ]

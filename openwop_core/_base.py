@@ -1,5 +1,6 @@
-"""What the sync and async clients share: settings validation, headers, auth, trace context, and turning
-an HTTP answer (or an httpx failure) into a result or a typed error. No I/O happens here."""
+"""What the sync and async clients share: validated settings (each setting is described in ``settings``),
+headers, auth, trace context, and turning an HTTP answer (or an httpx failure) into a result or a typed
+error. No network I/O happens here (a CA bundle given as a path is read)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,9 @@ import ssl
 import warnings
 from collections.abc import Generator, Mapping
 from typing import Any, TypedDict, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
-from httpx_sse import SSEError
 
 from ._version import __version__
 from .endpoints import REDACTED, Call
@@ -29,16 +29,23 @@ from .errors import (
 )
 from .models import Discovery
 from .retry import RetryPolicy
+from .settings import (
+    CONNECT_TIMEOUT,
+    STREAM_IDLE_TIMEOUT,
+    TIMEOUT,
+    check_api_key,
+    check_headers,
+    normalise_base_url,
+    verify_option,
+    without_userinfo,
+)
+from .sse import SSEError
 from .streaming import StreamIdleError
 
 T = TypeVar("T")
 
 log = logging.getLogger("openwop_core.client")
 
-DEFAULT_TIMEOUT = 30.0
-DEFAULT_CONNECT_TIMEOUT = 10.0
-#: Real hosts send no keepalives; a read silent this long means "reconnect", never "failed".
-DEFAULT_STREAM_IDLE_TIMEOUT = 90.0
 #: What OpenSSL reports when the server answers a TLS ClientHello with plain HTTP.
 _PLAIN_HTTP_ANSWERS = ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE")
 USER_AGENT = f"openwop-integrations/{__version__} httpx/{httpx.__version__} python/{platform.python_version()}"
@@ -91,9 +98,9 @@ class ClientSettings:
         base_url: str,
         *,
         api_key: str | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
-        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-        stream_idle_timeout: float = DEFAULT_STREAM_IDLE_TIMEOUT,
+        timeout: float = TIMEOUT.default,
+        connect_timeout: float = CONNECT_TIMEOUT.default,
+        stream_idle_timeout: float = STREAM_IDLE_TIMEOUT.default,
         verify: bool | str | ssl.SSLContext = True,
         retry: RetryPolicy | Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
@@ -101,23 +108,17 @@ class ClientSettings:
         traceparent: str | None = None,
     ) -> None:
         self.base_url = normalise_base_url(base_url)
-        self._api_key = _check_api_key(api_key)
-        for name, value in (
-            ("timeout", timeout),
-            ("connect_timeout", connect_timeout),
-            ("stream_idle_timeout", stream_idle_timeout),
-        ):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}.")
-        self.timeout = float(timeout)
-        self.connect_timeout = float(connect_timeout)
-        self.stream_idle_timeout = float(stream_idle_timeout)
+        self._api_key = check_api_key(api_key)
+        self.timeout: float = TIMEOUT.check(timeout)
+        self.connect_timeout: float = CONNECT_TIMEOUT.check(connect_timeout)
+        #: Real hosts send no keepalives; a read silent this long means "reconnect", never "failed".
+        self.stream_idle_timeout: float = STREAM_IDLE_TIMEOUT.check(stream_idle_timeout)
         self.verify = _check_verify(verify)
         try:
             self.retry = retry if isinstance(retry, RetryPolicy) else RetryPolicy.model_validate(retry or {})
         except ValueError as exc:
             raise ConfigurationError(f"retry is not a valid retry policy: {exc}") from None
-        self.headers = _check_headers(headers)
+        self.headers = check_headers(headers)
         self.user_agent = user_agent or USER_AGENT
         if self.user_agent.lower().startswith("openwop-sdk/"):
             raise ConfigurationError("user_agent must not impersonate 'openwop-sdk/' (hosts may answer 426).")
@@ -138,7 +139,7 @@ class ClientSettings:
     @property
     def display_url(self) -> str:
         """The base URL without any user-info, for messages and reprs."""
-        return _without_userinfo(self.base_url)
+        return without_userinfo(self.base_url)
 
     def auth(self) -> BearerAuth | None:
         """The httpx auth for authenticated calls (None when no key is set)."""
@@ -207,7 +208,7 @@ class ClientSettings:
         return urlsplit(self.base_url).path.rstrip("/") + call.safe_path
 
     def transport_error(self, call: Call[Any], exc: Exception, *, streaming: bool = False) -> Exception:
-        """Map an httpx (or httpx-sse) failure to this library's errors, naming the call and the host."""
+        """Map an httpx failure (or an answer that is no event stream) to this library's errors, naming the call."""
         method, path = call.endpoint.method, self.shown_path(call)
         if isinstance(exc, SSEError):
             return ResponseFormatError(
@@ -268,76 +269,25 @@ class ClientSettings:
         return f"ClientSettings(base_url={self.display_url!r}, api_key={key})"
 
 
-def normalise_base_url(base_url: Any) -> str:
-    """Check and normalise the base URL: an http(s) origin, optionally with a path prefix, never ``/v1``."""
-    if not isinstance(base_url, str) or not base_url.strip():
-        raise ConfigurationError(
-            f"base_url must be the host's URL, such as 'https://openwop.example.com', got {base_url!r}."
-        )
-    text = base_url.strip()
-    if "@" in urlsplit(text if "://" in text else f"//{text}").netloc:
-        # Never echo the URL here: the part before '@' is a password.
-        raise ConfigurationError(
-            "base_url must not contain a user name or password (the 'user:password@' part); remove it and set the "
-            "key with api_key (sent as 'Authorization: Bearer <key>')."
-        )
-    if "://" not in text:
-        raise ConfigurationError(
-            f"base_url {text!r} has no scheme; write it as 'https://{text}' (or 'http://' for a local host)."
-        )
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https"):
-        raise ConfigurationError(f"base_url {text!r} uses {parts.scheme!r}; OpenWOP hosts speak http or https.")
-    if not parts.hostname:
-        raise ConfigurationError(f"base_url {text!r} has no host name; write it as 'https://openwop.example.com'.")
-    try:
-        _ = parts.port
-    except ValueError:
-        raise ConfigurationError(
-            f"base_url {text!r} has an invalid port; use a number from 1 to 65535, as in 'https://host:8443'."
-        ) from None
-    if parts.query or parts.fragment:
-        raise ConfigurationError(
-            f"base_url {text!r} must not carry a query or fragment; pass only the origin and any path prefix."
-        )
-    path = parts.path.rstrip("/")
-    if path.endswith("/v1"):
-        # Paths already start with /v1; a base ending in /v1 would request /v1/v1/...
-        log.info("base_url ends with /v1; using %s (the client adds /v1 itself)", path[:-3] or "/")
-        path = path[:-3]
-    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+def check_ca_bundle(path: Any, shown: str = "verify") -> str:
+    """``path`` when a CA bundle (file or directory) exists there; the error names ``shown`` and the path."""
+    if not isinstance(path, str) or not os.path.exists(path):
+        raise ConfigurationError(f"{shown}: no CA bundle at {path!r} on this machine; pass an existing PEM file.")
+    return path
 
 
-def _without_userinfo(url: str) -> str:
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[1], parts.path, "", ""))
-
-
-def _check_api_key(api_key: Any) -> str | None:
-    if api_key is None:
-        return None
-    if hasattr(api_key, "get_secret_value"):
-        api_key = api_key.get_secret_value()
-    if not isinstance(api_key, str):
-        raise ConfigurationError(f"api_key must be a string, got a {type(api_key).__name__}.")
-    key = api_key.strip()
-    if not key:
-        raise ConfigurationError("api_key is empty; set the host's API key, or pass None for a host without auth.")
-    if key.lower().startswith("bearer "):
-        raise ConfigurationError("api_key starts with 'Bearer '; pass the key alone, the client adds the scheme.")
-    if any(c.isspace() or ord(c) < 32 for c in key):
-        raise ConfigurationError("api_key contains whitespace or control characters; paste the key alone.")
-    return key
+def tls_verify(verify: bool, ca_bundle: str | None, *, names: tuple[str, str] = ("verify", "ca_bundle")) -> bool | str:
+    """The client's ``verify`` from a verify-TLS switch and a CA bundle path set apart (as forms have them):
+    both at once are refused (:func:`~openwop_core.settings.verify_option`), and the bundle must exist here."""
+    result = verify_option(verify, ca_bundle, names=names)
+    return check_ca_bundle(result, names[1]) if isinstance(result, str) else result
 
 
 def _check_verify(verify: Any) -> bool | ssl.SSLContext:
     if isinstance(verify, (bool, ssl.SSLContext)):
         return verify
     if isinstance(verify, str):
-        if not os.path.exists(verify):
-            raise ConfigurationError(f"verify={verify!r}: no CA bundle at that path; pass an existing PEM file.")
+        check_ca_bundle(verify)
         try:
             if os.path.isdir(verify):
                 return ssl.create_default_context(capath=verify)
@@ -345,32 +295,6 @@ def _check_verify(verify: Any) -> bool | ssl.SSLContext:
         except (ssl.SSLError, OSError) as exc:
             raise ConfigurationError(f"verify={verify!r} is not a readable CA bundle: {exc}") from None
     raise ConfigurationError(f"verify must be True, False, a CA bundle path or an SSLContext, got {verify!r}.")
-
-
-_HEADER_NAME = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")  # an RFC 9110 token
-_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")  # one line of printable ASCII (httpx sends ASCII)
-
-
-def _check_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
-    """Extra headers must be sendable: a bad name or value would otherwise fail every request at send time,
-    be retried as a network error and never work. Values are never echoed (they may be credentials)."""
-    result: dict[str, str] = {}
-    for name, value in (headers or {}).items():
-        if not isinstance(name, str) or not isinstance(value, str):
-            raise ConfigurationError(f"headers must map strings to strings; {name!r} does not.")
-        if not _HEADER_NAME.fullmatch(name):
-            raise ConfigurationError(
-                f"headers: {name!r} is not a valid HTTP header name; use letters, digits and '-' (e.g. 'X-Team')."
-            )
-        if name.lower() == "authorization":
-            raise ConfigurationError("Set the key with api_key=, not an Authorization header.")
-        if not _HEADER_VALUE.fullmatch(value):
-            raise ConfigurationError(
-                f"headers: the value of {name!r} is not a valid HTTP header value (it has a line break, a control "
-                "character or a non-ASCII character); give a single line of printable ASCII text."
-            )
-        result[name] = value
-    return result
 
 
 def new_traceparent() -> str:

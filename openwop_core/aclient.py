@@ -11,30 +11,14 @@ from contextlib import aclosing, asynccontextmanager
 from typing import Any, TypeVar
 
 import httpx
-from httpx_sse import SSEError
 from typing_extensions import Unpack
 
+from . import models
 from . import operations as ops
 from ._base import ClientBase, ClientOptions
 from .endpoints import Call
 from .errors import OpenwopError, WaitTimeoutError
-from .models import (
-    Artifact,
-    BulkCancelResult,
-    CancelResult,
-    Discovery,
-    EventPage,
-    ForkResult,
-    InterruptInfo,
-    InterruptResolution,
-    RunCreated,
-    RunEvent,
-    RunSnapshot,
-    RunStateChange,
-    WebhookRegistration,
-    WorkflowDefinition,
-)
-from .sse import aiter_sse_batches
+from .sse import SSEError, aiter_sse_batches
 from .streaming import IDLE, STALLED, STALLED_TICK, EventStreamState, Idle, Stalled, past, pauses
 from .waiting import WaitPlan, WaitResult
 
@@ -73,11 +57,6 @@ class AsyncOpenwopClient(ClientBase):
         """Close the connection pool."""
         await self._http.aclose()
 
-    def __repr__(self) -> str:
-        return (
-            f"AsyncOpenwopClient(base_url={self.base_url!r}, api_key={'set' if self.settings.has_api_key else 'none'})"
-        )
-
     async def _send_once(self, call: Call[T]) -> T:
         try:
             response = await self._http.request(**self.settings.request_options(call))
@@ -105,7 +84,7 @@ class AsyncOpenwopClient(ClientBase):
 
     # -- discovery and workflows --------------------------------------------------------------------
 
-    async def discovery_capabilities(self) -> Discovery:
+    async def discovery_capabilities(self) -> models.Discovery:
         """``GET /.well-known/openwop``: what the host supports (cached for :meth:`runs_fork` checks)."""
         self._discovery = await self._execute(ops.discovery_capabilities())
         return self._discovery
@@ -114,7 +93,7 @@ class AsyncOpenwopClient(ClientBase):
         """``GET /v1/openapi.json``: the host's own OpenAPI document."""
         return await self._execute(ops.discovery_openapi())
 
-    async def workflows_get(self, workflow_id: str) -> WorkflowDefinition:
+    async def workflows_get(self, workflow_id: str) -> models.WorkflowDefinition:
         """``GET /v1/workflows/{workflowId}``."""
         return await self._execute(ops.workflows_get(workflow_id))
 
@@ -133,7 +112,7 @@ class AsyncOpenwopClient(ClientBase):
         scope_id: str | None = None,
         tenant_id: str | None = None,
         callback_url: str | None = None,
-    ) -> RunCreated:
+    ) -> models.RunCreated:
         """Start a run. Retries reuse one Idempotency-Key (``idempotency_key`` or a generated one), so a
         retried create never starts two runs; ``.replayed`` tells when the host had seen the key."""
         return await self._execute(
@@ -151,19 +130,19 @@ class AsyncOpenwopClient(ClientBase):
             )
         )
 
-    async def runs_get(self, run_id: str) -> RunSnapshot:
+    async def runs_get(self, run_id: str) -> models.RunSnapshot:
         """``GET /v1/runs/{runId}``: the run's current snapshot."""
         return await self._execute(ops.runs_get(run_id))
 
     async def runs_cancel(
         self, run_id: str, *, reason: str | None = None, idempotency_key: str | None = None
-    ) -> CancelResult:
+    ) -> models.CancelResult:
         """Cancel a run (a finished run answers with its terminal status and ``already_terminal``)."""
         return await self._execute(ops.runs_cancel(run_id, reason=reason, idempotency_key=idempotency_key))
 
     async def runs_bulk_cancel(
         self, run_ids: Sequence[str], *, reason: str | None = None, idempotency_key: str | None = None
-    ) -> BulkCancelResult:
+    ) -> models.BulkCancelResult:
         """Cancel up to 100 runs in one request; per-run results in request order."""
         return await self._execute(ops.runs_bulk_cancel(run_ids, reason=reason, idempotency_key=idempotency_key))
 
@@ -174,7 +153,7 @@ class AsyncOpenwopClient(ClientBase):
         reason: str | None = None,
         drain_policy: ops.DrainPolicy | None = None,
         idempotency_key: str | None = None,
-    ) -> RunStateChange:
+    ) -> models.RunStateChange:
         """Ask the host to pause a run (``run.paused`` confirms it)."""
         return await self._execute(
             ops.runs_pause(run_id, reason=reason, drain_policy=drain_policy, idempotency_key=idempotency_key)
@@ -182,7 +161,7 @@ class AsyncOpenwopClient(ClientBase):
 
     async def runs_resume(
         self, run_id: str, *, reason: str | None = None, idempotency_key: str | None = None
-    ) -> RunStateChange:
+    ) -> models.RunStateChange:
         """Resume a paused run (``run.resumed`` confirms it)."""
         return await self._execute(ops.runs_resume(run_id, reason=reason, idempotency_key=idempotency_key))
 
@@ -196,7 +175,7 @@ class AsyncOpenwopClient(ClientBase):
         tags: Sequence[str] | None = None,
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
-    ) -> ForkResult:
+    ) -> models.ForkResult:
         """Fork a run (``replay`` or ``branch`` from ``from_seq``) into a new run; raises
         :class:`UnsupportedFeatureError` on hosts whose discovery says they cannot."""
         call = ops.runs_fork(
@@ -216,7 +195,7 @@ class AsyncOpenwopClient(ClientBase):
 
     async def runs_poll_events(
         self, run_id: str, *, last_sequence: int | None = None, timeout_seconds: int | None = None
-    ) -> EventPage:
+    ) -> models.EventPage:
         """One long-poll of the run's events after ``last_sequence`` (only newer events are returned,
         whatever cursor name the host understands)."""
         page = await self._execute(
@@ -235,7 +214,7 @@ class AsyncOpenwopClient(ClientBase):
         buffer_ms: int | None = None,
         reconnect: bool = True,
         poll_fallback: bool = True,
-    ) -> AsyncIterator[RunEvent]:
+    ) -> AsyncIterator[models.RunEvent]:
         """Every event of the run after ``last_event_id``, exactly once and in order, until the terminal
         event. Reconnects with ``Last-Event-ID`` after drops and silences, falls back to the poll
         endpoint where the host has no SSE."""
@@ -256,7 +235,7 @@ class AsyncOpenwopClient(ClientBase):
 
     async def _follow(
         self, state: EventStreamState, deadline: float | None, stall_check: float | None = None
-    ) -> AsyncGenerator[list[RunEvent] | Idle | Stalled, None]:
+    ) -> AsyncGenerator[list[models.RunEvent] | Idle | Stalled, None]:
         """Drive ``state`` over the wire; yields the new events of each chunk or page (never an empty list),
         an :data:`IDLE` marker after silences and, with ``stall_check``, a :data:`STALLED` marker after a
         failed connection and every ``stall_check`` seconds of the reconnect backoff."""
@@ -314,7 +293,7 @@ class AsyncOpenwopClient(ClientBase):
         timeout: float | None = None,
         stop_on_interrupt: bool = False,
         last_sequence: int | None = None,
-        on_event: Callable[[RunEvent], None] | None = None,
+        on_event: Callable[[models.RunEvent], None] | None = None,
     ) -> WaitResult:
         """Wait until the run is terminal (or, with ``stop_on_interrupt``, waits on someone). Follows SSE
         from ``last_sequence``; ``on_event`` sees each new event. Raises :class:`WaitTimeoutError` after
@@ -373,19 +352,19 @@ class AsyncOpenwopClient(ClientBase):
 
     async def interrupts_resolve_by_run(
         self, run_id: str, node_id: str, resume_value: Any, *, idempotency_key: str | None = None
-    ) -> InterruptResolution:
+    ) -> models.InterruptResolution:
         """Answer the interrupt open on ``node_id`` (API key route)."""
         return await self._execute(
             ops.interrupts_resolve_by_run(run_id, node_id, resume_value, idempotency_key=idempotency_key)
         )
 
-    async def interrupts_inspect_by_token(self, token: str) -> InterruptInfo:
+    async def interrupts_inspect_by_token(self, token: str) -> models.InterruptInfo:
         """What a signed interrupt token asks (no API key is sent)."""
         return await self._execute(ops.interrupts_inspect_by_token(token))
 
     async def interrupts_resolve_by_token(
         self, token: str, resume_value: Any, *, idempotency_key: str | None = None
-    ) -> InterruptResolution:
+    ) -> models.InterruptResolution:
         """Answer an interrupt with its signed token (no API key is sent)."""
         return await self._execute(
             ops.interrupts_resolve_by_token(token, resume_value, idempotency_key=idempotency_key)
@@ -393,7 +372,7 @@ class AsyncOpenwopClient(ClientBase):
 
     # -- artifacts and webhooks ---------------------------------------------------------------------
 
-    async def artifacts_get(self, run_id: str, artifact_id: str) -> Artifact:
+    async def artifacts_get(self, run_id: str, artifact_id: str) -> models.Artifact:
         """``GET /v1/runs/{runId}/artifacts/{artifactId}``."""
         return await self._execute(ops.artifacts_get(run_id, artifact_id))
 
@@ -406,7 +385,7 @@ class AsyncOpenwopClient(ClientBase):
         tenant_id: str | None = None,
         secret: str | None = None,
         idempotency_key: str | None = None,
-    ) -> WebhookRegistration:
+    ) -> models.WebhookRegistration:
         """Subscribe ``url`` to run events; the returned secret signs deliveries (shown once)."""
         return await self._execute(
             ops.webhooks_register(

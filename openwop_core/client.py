@@ -9,30 +9,14 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import httpx
-from httpx_sse import SSEError
 from typing_extensions import Unpack
 
+from . import models
 from . import operations as ops
 from ._base import ClientBase, ClientOptions
 from .endpoints import Call
 from .errors import OpenwopError, WaitTimeoutError
-from .models import (
-    Artifact,
-    BulkCancelResult,
-    CancelResult,
-    Discovery,
-    EventPage,
-    ForkResult,
-    InterruptInfo,
-    InterruptResolution,
-    RunCreated,
-    RunEvent,
-    RunSnapshot,
-    RunStateChange,
-    WebhookRegistration,
-    WorkflowDefinition,
-)
-from .sse import iter_sse_batches
+from .sse import SSEError, iter_sse_batches
 from .streaming import IDLE, STALLED, STALLED_TICK, EventStreamState, Idle, Stalled, past, pauses
 from .waiting import WaitPlan, WaitResult
 
@@ -100,7 +84,7 @@ class OpenwopClient(ClientBase):
 
     # -- discovery and workflows --------------------------------------------------------------------
 
-    def discovery_capabilities(self) -> Discovery:
+    def discovery_capabilities(self) -> models.Discovery:
         """``GET /.well-known/openwop``: what the host supports (cached for :meth:`runs_fork` checks)."""
         self._discovery = self._execute(ops.discovery_capabilities())
         return self._discovery
@@ -109,7 +93,7 @@ class OpenwopClient(ClientBase):
         """``GET /v1/openapi.json``: the host's own OpenAPI document."""
         return self._execute(ops.discovery_openapi())
 
-    def workflows_get(self, workflow_id: str) -> WorkflowDefinition:
+    def workflows_get(self, workflow_id: str) -> models.WorkflowDefinition:
         """``GET /v1/workflows/{workflowId}``."""
         return self._execute(ops.workflows_get(workflow_id))
 
@@ -128,7 +112,7 @@ class OpenwopClient(ClientBase):
         scope_id: str | None = None,
         tenant_id: str | None = None,
         callback_url: str | None = None,
-    ) -> RunCreated:
+    ) -> models.RunCreated:
         """Start a run. Retries reuse one Idempotency-Key (``idempotency_key`` or a generated one), so a
         retried create never starts two runs; ``.replayed`` tells when the host had seen the key."""
         return self._execute(
@@ -146,19 +130,19 @@ class OpenwopClient(ClientBase):
             )
         )
 
-    def runs_get(self, run_id: str) -> RunSnapshot:
+    def runs_get(self, run_id: str) -> models.RunSnapshot:
         """``GET /v1/runs/{runId}``: the run's current snapshot."""
         return self._execute(ops.runs_get(run_id))
 
     def runs_cancel(
         self, run_id: str, *, reason: str | None = None, idempotency_key: str | None = None
-    ) -> CancelResult:
+    ) -> models.CancelResult:
         """Cancel a run (a finished run answers with its terminal status and ``already_terminal``)."""
         return self._execute(ops.runs_cancel(run_id, reason=reason, idempotency_key=idempotency_key))
 
     def runs_bulk_cancel(
         self, run_ids: Sequence[str], *, reason: str | None = None, idempotency_key: str | None = None
-    ) -> BulkCancelResult:
+    ) -> models.BulkCancelResult:
         """Cancel up to 100 runs in one request; per-run results in request order."""
         return self._execute(ops.runs_bulk_cancel(run_ids, reason=reason, idempotency_key=idempotency_key))
 
@@ -169,7 +153,7 @@ class OpenwopClient(ClientBase):
         reason: str | None = None,
         drain_policy: ops.DrainPolicy | None = None,
         idempotency_key: str | None = None,
-    ) -> RunStateChange:
+    ) -> models.RunStateChange:
         """Ask the host to pause a run (``run.paused`` confirms it)."""
         return self._execute(
             ops.runs_pause(run_id, reason=reason, drain_policy=drain_policy, idempotency_key=idempotency_key)
@@ -177,7 +161,7 @@ class OpenwopClient(ClientBase):
 
     def runs_resume(
         self, run_id: str, *, reason: str | None = None, idempotency_key: str | None = None
-    ) -> RunStateChange:
+    ) -> models.RunStateChange:
         """Resume a paused run (``run.resumed`` confirms it)."""
         return self._execute(ops.runs_resume(run_id, reason=reason, idempotency_key=idempotency_key))
 
@@ -191,7 +175,7 @@ class OpenwopClient(ClientBase):
         tags: Sequence[str] | None = None,
         metadata: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
-    ) -> ForkResult:
+    ) -> models.ForkResult:
         """Fork a run (``replay`` or ``branch`` from ``from_seq``) into a new run; raises
         :class:`UnsupportedFeatureError` on hosts whose discovery says they cannot."""
         call = ops.runs_fork(
@@ -211,7 +195,7 @@ class OpenwopClient(ClientBase):
 
     def runs_poll_events(
         self, run_id: str, *, last_sequence: int | None = None, timeout_seconds: int | None = None
-    ) -> EventPage:
+    ) -> models.EventPage:
         """One long-poll of the run's events after ``last_sequence`` (only newer events are returned,
         whatever cursor name the host understands)."""
         page = self._execute(ops.runs_poll_events(run_id, last_sequence=last_sequence, timeout_seconds=timeout_seconds))
@@ -228,7 +212,7 @@ class OpenwopClient(ClientBase):
         buffer_ms: int | None = None,
         reconnect: bool = True,
         poll_fallback: bool = True,
-    ) -> Iterator[RunEvent]:
+    ) -> Iterator[models.RunEvent]:
         """Every event of the run after ``last_event_id``, exactly once and in order, until the terminal
         event. Reconnects with ``Last-Event-ID`` after drops and silences, falls back to the poll
         endpoint where the host has no SSE."""
@@ -247,7 +231,7 @@ class OpenwopClient(ClientBase):
 
     def _follow(
         self, state: EventStreamState, deadline: float | None, stall_check: float | None = None
-    ) -> Iterator[list[RunEvent] | Idle | Stalled]:
+    ) -> Iterator[list[models.RunEvent] | Idle | Stalled]:
         """Drive ``state`` over the wire; yields the new events of each chunk or page (never an empty list),
         an :data:`IDLE` marker after silences and, with ``stall_check``, a :data:`STALLED` marker after a
         failed connection and every ``stall_check`` seconds of the reconnect backoff."""
@@ -305,7 +289,7 @@ class OpenwopClient(ClientBase):
         timeout: float | None = None,
         stop_on_interrupt: bool = False,
         last_sequence: int | None = None,
-        on_event: Callable[[RunEvent], None] | None = None,
+        on_event: Callable[[models.RunEvent], None] | None = None,
     ) -> WaitResult:
         """Wait until the run is terminal (or, with ``stop_on_interrupt``, waits on someone). Follows SSE
         from ``last_sequence``; ``on_event`` sees each new event. Raises :class:`WaitTimeoutError` after
@@ -363,25 +347,25 @@ class OpenwopClient(ClientBase):
 
     def interrupts_resolve_by_run(
         self, run_id: str, node_id: str, resume_value: Any, *, idempotency_key: str | None = None
-    ) -> InterruptResolution:
+    ) -> models.InterruptResolution:
         """Answer the interrupt open on ``node_id`` (API key route)."""
         return self._execute(
             ops.interrupts_resolve_by_run(run_id, node_id, resume_value, idempotency_key=idempotency_key)
         )
 
-    def interrupts_inspect_by_token(self, token: str) -> InterruptInfo:
+    def interrupts_inspect_by_token(self, token: str) -> models.InterruptInfo:
         """What a signed interrupt token asks (no API key is sent)."""
         return self._execute(ops.interrupts_inspect_by_token(token))
 
     def interrupts_resolve_by_token(
         self, token: str, resume_value: Any, *, idempotency_key: str | None = None
-    ) -> InterruptResolution:
+    ) -> models.InterruptResolution:
         """Answer an interrupt with its signed token (no API key is sent)."""
         return self._execute(ops.interrupts_resolve_by_token(token, resume_value, idempotency_key=idempotency_key))
 
     # -- artifacts and webhooks ---------------------------------------------------------------------
 
-    def artifacts_get(self, run_id: str, artifact_id: str) -> Artifact:
+    def artifacts_get(self, run_id: str, artifact_id: str) -> models.Artifact:
         """``GET /v1/runs/{runId}/artifacts/{artifactId}``."""
         return self._execute(ops.artifacts_get(run_id, artifact_id))
 
@@ -394,7 +378,7 @@ class OpenwopClient(ClientBase):
         tenant_id: str | None = None,
         secret: str | None = None,
         idempotency_key: str | None = None,
-    ) -> WebhookRegistration:
+    ) -> models.WebhookRegistration:
         """Subscribe ``url`` to run events; the returned secret signs deliveries (shown once)."""
         return self._execute(
             ops.webhooks_register(

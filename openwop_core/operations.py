@@ -6,26 +6,14 @@ Both clients call these, so argument checking, body shape and query names live i
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from . import endpoints as ep
+from . import models
 from .endpoints import Call, check_id, check_json_object, check_tags
 from .errors import InvalidArgumentError
-from .models import (
-    Artifact,
-    BulkCancelResult,
-    CancelResult,
-    Discovery,
-    EventPage,
-    ForkResult,
-    InterruptInfo,
-    InterruptResolution,
-    RunCreated,
-    RunSnapshot,
-    RunStateChange,
-    WebhookRegistration,
-    WorkflowDefinition,
-)
+
+T = TypeVar("T")
 
 ForkMode = Literal["replay", "branch"]
 DrainPolicy = Literal["immediate", "drain-current-node"]
@@ -33,7 +21,7 @@ STREAM_MODES = ("updates", "values", "messages", "debug")
 POLL_TIMEOUT_MAX = 60
 
 
-def discovery_capabilities() -> Call[Discovery]:
+def discovery_capabilities() -> Call[models.Discovery]:
     """``GET /.well-known/openwop``."""
     return ep.build(ep.DISCOVERY)
 
@@ -43,7 +31,7 @@ def discovery_openapi() -> Call[dict[str, Any]]:
     return ep.build(ep.OPENAPI)
 
 
-def workflows_get(workflow_id: str) -> Call[WorkflowDefinition]:
+def workflows_get(workflow_id: str) -> Call[models.WorkflowDefinition]:
     """``GET /v1/workflows/{workflowId}``."""
     return ep.build(ep.WORKFLOW_GET, path_params={"workflow_id": check_id("workflow_id", workflow_id)})
 
@@ -60,7 +48,7 @@ def runs_create(
     scope_id: str | None = None,
     tenant_id: str | None = None,
     callback_url: str | None = None,
-) -> Call[RunCreated]:
+) -> Call[models.RunCreated]:
     """``POST /v1/runs``; ``dedup=True`` sends ``X-Dedup: enforce`` and needs a ``scope_id``."""
     body: dict[str, Any] = {"workflowId": check_id("workflow_id", workflow_id)}
     optional = {
@@ -81,24 +69,28 @@ def runs_create(
     return ep.build(ep.RUN_CREATE, body=body, idempotency_key=idempotency_key, headers=headers)
 
 
-def runs_get(run_id: str) -> Call[RunSnapshot]:
+def runs_get(run_id: str) -> Call[models.RunSnapshot]:
     """``GET /v1/runs/{runId}``."""
     return ep.build(ep.RUN_GET, path_params={"run_id": check_id("run_id", run_id)})
 
 
-def runs_cancel(run_id: str, *, reason: str | None = None, idempotency_key: str | None = None) -> Call[CancelResult]:
-    """``POST /v1/runs/{runId}/cancel``."""
+def _on_run(endpoint: ep.Endpoint[T], run_id: str, body: dict[str, Any], idempotency_key: str | None) -> Call[T]:
+    """A mutation of one run (cancel, pause, resume, fork): its checked id in the path, ``body`` as JSON."""
     return ep.build(
-        ep.RUN_CANCEL,
-        path_params={"run_id": check_id("run_id", run_id)},
-        body={"reason": reason} if reason else {},
-        idempotency_key=idempotency_key,
+        endpoint, path_params={"run_id": check_id("run_id", run_id)}, body=body, idempotency_key=idempotency_key
     )
+
+
+def runs_cancel(
+    run_id: str, *, reason: str | None = None, idempotency_key: str | None = None
+) -> Call[models.CancelResult]:
+    """``POST /v1/runs/{runId}/cancel``."""
+    return _on_run(ep.RUN_CANCEL, run_id, {"reason": reason} if reason else {}, idempotency_key)
 
 
 def runs_bulk_cancel(
     run_ids: Sequence[str], *, reason: str | None = None, idempotency_key: str | None = None
-) -> Call[BulkCancelResult]:
+) -> Call[models.BulkCancelResult]:
     """``POST /v1/runs:bulk-cancel`` for 1..100 runs."""
     if isinstance(run_ids, str) or not run_ids:
         raise InvalidArgumentError("run_ids must be a non-empty list of run ids.")
@@ -116,27 +108,19 @@ def runs_pause(
     reason: str | None = None,
     drain_policy: DrainPolicy | None = None,
     idempotency_key: str | None = None,
-) -> Call[RunStateChange]:
+) -> Call[models.RunStateChange]:
     """``POST /v1/runs/{runId}:pause``."""
     if drain_policy is not None and drain_policy not in ("immediate", "drain-current-node"):
         raise InvalidArgumentError(f"drain_policy must be 'immediate' or 'drain-current-node', got {drain_policy!r}.")
     body = {k: v for k, v in {"reason": reason, "drainPolicy": drain_policy}.items() if v is not None}
-    return ep.build(
-        ep.RUN_PAUSE,
-        path_params={"run_id": check_id("run_id", run_id)},
-        body=body,
-        idempotency_key=idempotency_key,
-    )
+    return _on_run(ep.RUN_PAUSE, run_id, body, idempotency_key)
 
 
-def runs_resume(run_id: str, *, reason: str | None = None, idempotency_key: str | None = None) -> Call[RunStateChange]:
+def runs_resume(
+    run_id: str, *, reason: str | None = None, idempotency_key: str | None = None
+) -> Call[models.RunStateChange]:
     """``POST /v1/runs/{runId}:resume``."""
-    return ep.build(
-        ep.RUN_RESUME,
-        path_params={"run_id": check_id("run_id", run_id)},
-        body={"reason": reason} if reason else {},
-        idempotency_key=idempotency_key,
-    )
+    return _on_run(ep.RUN_RESUME, run_id, {"reason": reason} if reason else {}, idempotency_key)
 
 
 def runs_fork(
@@ -148,7 +132,7 @@ def runs_fork(
     tags: Sequence[str] | None = None,
     metadata: Mapping[str, Any] | None = None,
     idempotency_key: str | None = None,
-) -> Call[ForkResult]:
+) -> Call[models.ForkResult]:
     """``POST /v1/runs/{runId}:fork``: ``replay`` (from ``from_seq``, default 0) or ``branch`` (needs
     ``from_seq``; may overlay ``configurable``/``tags``/``metadata``)."""
     if mode not in ("replay", "branch"):
@@ -174,12 +158,7 @@ def runs_fork(
         raise InvalidArgumentError("configurable/tags/metadata overlays are only allowed with mode='branch'.")
     if from_seq is not None:
         body["fromSeq"] = from_seq
-    return ep.build(
-        ep.RUN_FORK,
-        path_params={"run_id": check_id("run_id", run_id)},
-        body=body,
-        idempotency_key=idempotency_key,
-    )
+    return _on_run(ep.RUN_FORK, run_id, body, idempotency_key)
 
 
 def runs_events(
@@ -226,7 +205,7 @@ def check_stream_mode(stream_mode: str | Sequence[str] | None) -> str | None:
 
 def runs_poll_events(
     run_id: str, *, last_sequence: int | None = None, timeout_seconds: int | None = None
-) -> Call[EventPage]:
+) -> Call[models.EventPage]:
     """``GET /v1/runs/{runId}/events/poll`` (long-poll up to ``timeout_seconds``, 1..60)."""
     if last_sequence is not None and (isinstance(last_sequence, bool) or not isinstance(last_sequence, int)):
         raise InvalidArgumentError(f"last_sequence must be an integer, got {last_sequence!r}.")
@@ -240,7 +219,7 @@ def runs_poll_events(
 
 def interrupts_resolve_by_run(
     run_id: str, node_id: str, resume_value: Any, *, idempotency_key: str | None = None
-) -> Call[InterruptResolution]:
+) -> Call[models.InterruptResolution]:
     """``POST /v1/runs/{runId}/interrupts/{nodeId}`` with ``{"resumeValue": ...}``."""
     return ep.build(
         ep.INTERRUPT_RESOLVE,
@@ -250,14 +229,14 @@ def interrupts_resolve_by_run(
     )
 
 
-def interrupts_inspect_by_token(token: str) -> Call[InterruptInfo]:
+def interrupts_inspect_by_token(token: str) -> Call[models.InterruptInfo]:
     """``GET /v1/interrupts/{token}`` (the token is the credential: no API key is sent)."""
     return ep.build(ep.INTERRUPT_INSPECT, path_params={"token": check_id("token", token)})
 
 
 def interrupts_resolve_by_token(
     token: str, resume_value: Any, *, idempotency_key: str | None = None
-) -> Call[InterruptResolution]:
+) -> Call[models.InterruptResolution]:
     """``POST /v1/interrupts/{token}`` with ``{"resumeValue": ...}`` (no API key is sent)."""
     return ep.build(
         ep.INTERRUPT_RESOLVE_TOKEN,
@@ -272,7 +251,7 @@ def _resume_value(value: Any) -> Any:
     return checked["v"] if checked else None
 
 
-def artifacts_get(run_id: str, artifact_id: str) -> Call[Artifact]:
+def artifacts_get(run_id: str, artifact_id: str) -> Call[models.Artifact]:
     """``GET /v1/runs/{runId}/artifacts/{artifactId}``."""
     return ep.build(
         ep.ARTIFACT_GET,
@@ -291,7 +270,7 @@ def webhooks_register(
     tenant_id: str | None = None,
     secret: str | None = None,
     idempotency_key: str | None = None,
-) -> Call[WebhookRegistration]:
+) -> Call[models.WebhookRegistration]:
     """``POST /v1/webhooks``: subscribe ``url`` to run events of the given types."""
     if not isinstance(url, str) or not url.startswith(("https://", "http://")):
         raise InvalidArgumentError(f"url must be an absolute https:// URL, got {url!r}.")

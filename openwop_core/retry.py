@@ -17,6 +17,7 @@ import tenacity
 from pydantic import BaseModel, ConfigDict, Field
 
 from .errors import ApiError, TransportError
+from .settings import MAX_ATTEMPTS
 
 __all__ = ["RetryPolicy", "is_retryable_error"]
 
@@ -30,7 +31,7 @@ class RetryPolicy(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    max_attempts: int = Field(default=5, ge=1, le=100, description="Attempts per request, the first included.")
+    max_attempts: int = MAX_ATTEMPTS.field()
     initial_backoff: float = Field(default=0.5, ge=0, description="First backoff in seconds.")
     max_backoff: float = Field(default=30.0, ge=0, description="Cap of the exponential backoff, seconds.")
     jitter: float = Field(default=0.5, ge=0, le=1, description="Fraction of each backoff that is randomised.")

@@ -1,20 +1,19 @@
 """A sans-IO Server-Sent-Events decoder that works on whole frames instead of single lines.
 
 Fed the raw body chunks of an event stream (``response.iter_bytes()``: after httpx undid chunking and
-compression), it returns the same ``httpx_sse.ServerSentEvent`` sequence that httpx-sse's ``EventSource``
-returns for the same bytes, at a fraction of the cost per event: a canonical frame (``id:``, ``event:`` and
-one ``data:`` line, as hosts write them) is one regular-expression match on the decoded text, where httpx-sse
-runs a line splitter and a field decoder in Python for every line.
+compression), it returns the :class:`ServerSentEvent` sequence that httpx-sse's ``EventSource`` returns for
+the same bytes (the same fields), at a fraction of the cost per event: a canonical frame (``id:``,
+``event:`` and one ``data:`` line, as hosts write them) is one regular-expression match on the decoded
+text, where httpx-sse runs a line splitter and a field decoder in Python for every line.
 
 Every other frame (comments, ``retry:``, several ``data:`` lines, unknown fields, fields without a colon, a
 byte-order mark, extra blank lines) takes :meth:`SSEDecoder._slow_frame`, which interprets its lines as
 httpx-sse's decoder does, quirks included: httpx-sse keeps a leading BOM (so the first field is unknown) and
 dispatches an empty event at a blank line whenever the last event id is set. CR and CRLF line endings become
-LF first, even when a chunk ends between CR and LF. The slow path is written here rather than borrowed from
-``httpx_sse._decoders``: that module is private, and the fast path must share the "last event id" with it,
-which would mean writing that decoder's private attributes. The tests in ``tests/core/test_sse_decoder.py``
-check both paths against httpx-sse's public ``EventSource`` on generated streams split at random byte
-positions, so a change of behaviour in httpx-sse shows up there.
+LF first, even when a chunk ends between CR and LF. httpx-sse is not a dependency of the client: the event
+and error types are defined here, and the tests (``tests/core/test_sse_decoder.py``, where httpx-sse is a
+test dependency) check both paths field by field against httpx-sse's public ``EventSource`` on generated
+streams split at random byte positions, so a difference from httpx-sse shows up there.
 """
 
 from __future__ import annotations
@@ -25,11 +24,32 @@ from collections.abc import AsyncGenerator, Iterator
 from contextlib import suppress
 
 import httpx
-from httpx_sse import ServerSentEvent, SSEError
+
+from .errors import ResponseFormatError
 
 #: A canonical frame, blank line included: an ``id`` (one with a NUL is ignored: the slow path handles it)
 #: and an ``event``, both optional, then one ``data`` line; one space after each colon is dropped.
 _CANONICAL = re.compile(r"(?:id: ?([^\n\0]*)\n)?(?:event: ?([^\n]*)\n)?data: ?([^\n]*)\n\n")
+
+
+class SSEError(ResponseFormatError):
+    """A response that should be an event stream is not one (its Content-Type is not ``text/event-stream``)."""
+
+
+class ServerSentEvent:
+    """One dispatched event: its type (``"message"`` when the frame names none), data, last event id and
+    ``retry`` (milliseconds, None when the frame sets none). Slotted: one is made per event on the hot path."""
+
+    __slots__ = ("data", "event", "id", "retry")
+
+    def __init__(self, event: str | None = None, data: str = "", id: str = "", retry: int | None = None) -> None:
+        self.event = event or "message"
+        self.data = data
+        self.id = id
+        self.retry = retry
+
+    def __repr__(self) -> str:
+        return f"ServerSentEvent(event={self.event!r}, data={self.data!r}, id={self.id!r}, retry={self.retry!r})"
 
 
 class SSEDecoder:

@@ -16,7 +16,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from httpx_sse import ServerSentEvent
 from pydantic import ValidationError
 
 from . import operations as ops
@@ -24,6 +23,7 @@ from .endpoints import Call
 from .errors import ApiError, OpenwopError, ResponseFormatError, TransportError
 from .models import TERMINAL_EVENT_TYPES, EventPage, RunEvent, RunStatus
 from .retry import RetryPolicy
+from .sse import ServerSentEvent
 
 log = logging.getLogger("openwop_core.events")
 

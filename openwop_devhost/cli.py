@@ -14,11 +14,11 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
-from .app import DEFAULT_API_KEY, create_app
 from .faults import FaultConfigError, Faults
+from .http.app import DEFAULT_API_KEY, create_app
 from .server import bind_socket, make_server
 from .webhooks import is_loopback
-from .workflows import WorkflowLoadError
+from .workflows.loading import WorkflowLoadError
 
 logger = logging.getLogger("openwop_devhost")
 

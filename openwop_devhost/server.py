@@ -24,11 +24,11 @@ from typing import Any, TypeVar
 
 import uvicorn
 
-from .app import create_app
-from .engine import Run
-from .events import TERMINAL_STATUSES
+from .engine.events import TERMINAL_STATUSES
+from .engine.runs import Run
 from .faults import Faults
-from .state import HostState
+from .http.app import create_app
+from .http.state import HostState
 
 T = TypeVar("T")
 

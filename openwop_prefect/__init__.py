@@ -14,48 +14,25 @@ from __future__ import annotations
 
 from openwop_core import PendingInterrupt, __version__
 
+from . import tasks
 from .credentials import OpenwopCredentials
-from .exceptions import OpenwopInterruptRequired, OpenwopInterruptTimeout, OpenwopRunFailed, OpenwopWaitTimeout
+from .exceptions import OpenwopInterruptRequired, OpenwopInterruptTimedOut, OpenwopRunFailed, OpenwopWaitTimedOut
 from .flows import run_openwop_workflow
 from .jobs import OpenwopWorkflow, OpenwopWorkflowRun
 from .runs import OpenwopRunResult
-from .tasks import (
-    acancel_openwop_run,
-    acreate_openwop_run,
-    afork_openwop_run,
-    aget_openwop_run,
-    aresolve_openwop_interrupt,
-    await_for_openwop_run,
-    cancel_openwop_run,
-    create_openwop_run,
-    fork_openwop_run,
-    get_openwop_run,
-    resolve_openwop_interrupt,
-    wait_for_openwop_run,
-)
+from .tasks import *  # noqa: F403  (the tasks and their async twins, as tasks.__all__ lists them)
 
 __all__ = [
     "OpenwopCredentials",
     "OpenwopInterruptRequired",
-    "OpenwopInterruptTimeout",
+    "OpenwopInterruptTimedOut",
     "OpenwopRunFailed",
     "OpenwopRunResult",
-    "OpenwopWaitTimeout",
+    "OpenwopWaitTimedOut",
     "OpenwopWorkflow",
     "OpenwopWorkflowRun",
     "PendingInterrupt",
     "__version__",
-    "acancel_openwop_run",
-    "acreate_openwop_run",
-    "afork_openwop_run",
-    "aget_openwop_run",
-    "aresolve_openwop_interrupt",
-    "await_for_openwop_run",
-    "cancel_openwop_run",
-    "create_openwop_run",
-    "fork_openwop_run",
-    "get_openwop_run",
-    "resolve_openwop_interrupt",
     "run_openwop_workflow",
-    "wait_for_openwop_run",
 ]
+__all__ += tasks.__all__

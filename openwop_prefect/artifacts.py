@@ -15,11 +15,17 @@ from typing import Any
 
 from prefect.artifacts import create_markdown_artifact
 
-from openwop_core import ProgressLines, RunEvent
+from openwop_core import OpenwopClient, OpenwopError, ProgressLines, RunEvent
+from openwop_prefect.runs import OpenwopRunResult
 
-from .runs import OpenwopRunResult
-
-__all__ = ["NodeTiming", "RunProgress", "artifact_key", "publish_run_artifact", "render_run_markdown"]
+__all__ = [
+    "NodeTiming",
+    "RunProgress",
+    "artifact_key",
+    "publish_final_artifact",
+    "publish_run_artifact",
+    "render_run_markdown",
+]
 
 _NODE_STATES = {
     "node.started": "running",
@@ -164,3 +170,14 @@ def publish_run_artifact(result: OpenwopRunResult, progress: RunProgress, *, bas
         )
     except Exception as exc:
         progress.logger.warning("Could not publish the OpenWOP run artifact: %s", exc)
+
+
+def publish_final_artifact(client: OpenwopClient, workflow_id: str, progress: RunProgress) -> None:
+    """The artifact for a run the flow gave up on, from the run's snapshot after the cancel (best effort)."""
+    try:
+        snapshot = client.runs_get(progress.run_id)
+    except OpenwopError as exc:
+        progress.logger.debug("Could not read OpenWOP run %s for its artifact: %s", progress.run_id, exc)
+        return
+    progress.settle(snapshot.node_states or {})
+    publish_run_artifact(OpenwopRunResult.from_snapshot(snapshot, workflow_id), progress, base_url=client.base_url)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from openwop_core import OpenwopError, PendingInterrupt, RunFailedError, WaitTimeoutError
 
-__all__ = ["OpenwopInterruptRequired", "OpenwopInterruptTimeout", "OpenwopRunFailed", "OpenwopWaitTimeout"]
+__all__ = ["OpenwopInterruptRequired", "OpenwopInterruptTimedOut", "OpenwopRunFailed", "OpenwopWaitTimedOut"]
 
 
 class OpenwopRunFailed(RunFailedError):
@@ -65,7 +65,7 @@ class OpenwopInterruptRequired(OpenwopError):
         )
 
 
-class OpenwopInterruptTimeout(OpenwopError, TimeoutError):
+class OpenwopInterruptTimedOut(OpenwopError, TimeoutError):
     """Nobody answered the Prefect pause for an OpenWOP interrupt in time."""
 
     def __init__(self, interrupt: PendingInterrupt, timeout: float, *, limit: str = "interrupt_timeout") -> None:
@@ -86,7 +86,7 @@ class OpenwopInterruptTimeout(OpenwopError, TimeoutError):
         )
 
 
-class OpenwopWaitTimeout(WaitTimeoutError):
+class OpenwopWaitTimedOut(WaitTimeoutError):
     """The flow's ``timeout`` (elapsed wall time) passed before the run ended; the flow cancelled the run."""
 
     def __init__(self, run_id: str, timeout: float, last_status: str | None, last_sequence: int | None) -> None:

@@ -162,7 +162,9 @@ def input_model_for(interrupt: PendingInterrupt) -> type[OpenwopInterruptInput]:
     )
     model.openwop_form = form
     model.openwop_kind = interrupt.kind
-    model._description = describe_interrupt(interrupt)  # shown above the form in the Resume dialog
+    # shown above the form in the Resume dialog; set as RunInput.with_initial_data(description=) sets it, which
+    # would also subclass the model and so drop its docstring (the form's description) from the dialog
+    model._description = describe_interrupt(interrupt)
     return model
 
 

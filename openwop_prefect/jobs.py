@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
+# private, but the sync/async dispatch prefect-aws (s3, batch) and prefect-gcp (bigquery) blocks use as well
 from prefect._internal.compatibility.async_dispatch import async_dispatch
 from prefect.blocks.abstract import JobBlock, JobRun
-from pydantic import Field, HttpUrl
+from pydantic import Field
 
 from .artifacts import RunProgress
-from .credentials import OpenwopCredentials
+from .credentials import OpenwopBlockLook, OpenwopCredentials
 from .runs import OpenwopRunResult, RunRequest, StartedRun, acreate_or_reattach, create_or_reattach
 from .runs import derive_idempotency_key as _derive_key
 
@@ -77,7 +78,7 @@ class OpenwopWorkflowRun(JobRun[dict[str, Any]]):
         return self.result.outputs_or_raise()
 
 
-class OpenwopWorkflow(JobBlock[dict[str, Any]]):
+class OpenwopWorkflow(OpenwopBlockLook, JobBlock[dict[str, Any]]):
     """A workflow on an OpenWOP host, with default inputs and run options, that can be triggered.
 
     Example:
@@ -95,8 +96,6 @@ class OpenwopWorkflow(JobBlock[dict[str, Any]]):
 
     _block_type_name = "OpenWOP Workflow"
     _block_type_slug = "openwop-workflow"
-    _logo_url = HttpUrl("https://raw.githubusercontent.com/openwop/openwop-integrations/main/docs/openwop-logo.png")
-    _documentation_url = HttpUrl("https://github.com/openwop/openwop-integrations/blob/main/docs/prefect.md")
     _description = "A workflow on an OpenWOP host with default inputs and options; trigger it and wait for it."
 
     credentials: OpenwopCredentials = Field(default=..., title="Credentials", description="The host to run on.")

@@ -5,8 +5,7 @@ Why the key matters: a Prefect retry (of a task, a flow, or the parent of a subf
 that starts the remote run. With a key derived from the Prefect run's identity, the host answers the
 repeated ``POST /v1/runs`` with the run it already started (reattach), instead of starting a duplicate.
 A run that already ended ``failed``/``cancelled`` must not be reattached (the retry exists to try
-again), so :class:`CreationChain` moves on to a key derived from that run's id, deterministically, so
-that a crash between those steps still reattaches on the next attempt.
+again): that rule, and the chain of keys it walks, is ``openwop_core.reattach``'s.
 """
 
 from __future__ import annotations
@@ -27,29 +26,23 @@ from openwop_core import (
     AsyncOpenwopClient,
     ErrorInfo,
     OpenwopClient,
-    OpenwopError,
     PendingInterrupt,
     RunCreated,
     RunSnapshot,
-    RunStatus,
     WaitResult,
 )
 from openwop_core.endpoints import check_id, check_json_object, check_tags
+from openwop_core.reattach import Attachment, astart_or_reattach, start_or_reattach
 
 from .exceptions import OpenwopRunFailed
 
 __all__ = [
-    "CreationChain",
     "OpenwopRunResult",
     "RunRequest",
     "acreate_or_reattach",
     "create_or_reattach",
     "derive_idempotency_key",
 ]
-
-MAX_KEY_LENGTH = 255
-#: How many already-failed runs a retry may step over before giving up (one per earlier attempt).
-MAX_CHAIN_LINKS = 100
 
 
 @dataclass(frozen=True)
@@ -169,90 +162,41 @@ def derive_idempotency_key(subject: RunRequest | Mapping[str, Any], explicit: st
     return key if number == 1 else f"{key}-{number}"
 
 
-def _fit(key: str) -> str:
-    if len(key) <= MAX_KEY_LENGTH:
-        return key
-    return key[:200] + "-" + hashlib.sha256(key.encode()).hexdigest()[:32]
-
-
-class CreationChain:
-    """Decides, create after create, whether to use the run the host returned or step to a new key.
-
-    A fresh run is used. A replayed run (the key was seen before) is reattached unless it already ended
-    without completing; then the next key is derived from that run's id, so every attempt walks the same
-    chain of keys and lands on the same live run.
-    """
-
-    def __init__(self, base_key: str | None) -> None:
-        self.base_key = base_key
-        self.key = base_key
-        self.links = 0
-        self.skipped: list[RunSnapshot] = []
-
-    def needs_snapshot(self, created: RunCreated) -> bool:
-        """True when the answer was a replay: only the run's current status can tell what to do."""
-        return created.replayed and self.base_key is not None
-
-    def decide(self, created: RunCreated, snapshot: RunSnapshot | None) -> bool:
-        """True to use ``created``; False to create again with the (updated) :attr:`key`."""
-        if snapshot is None or not snapshot.is_terminal or RunStatus.is_success(snapshot.status):
-            return True
-        self.skipped.append(snapshot)
-        self.links += 1
-        if self.links > MAX_CHAIN_LINKS:
-            raise OpenwopError(
-                f"Gave up reattaching: {self.links} earlier runs under idempotency key {self.base_key!r} "
-                "already ended; pass a new idempotency_key to start afresh."
-            )
-        tail = hashlib.sha256(created.run_id.encode()).hexdigest()[:16]
-        self.key = _fit(f"{self.base_key}-after-{tail}")
-        return False
-
-
-@dataclass
-class StartedRun:
-    """The run a create call settled on, and how."""
-
-    created: RunCreated
-    reattached: bool
-    skipped: list[RunSnapshot]
-    idempotency_key: str | None
-
-    @property
-    def run_id(self) -> str:
-        """The run to follow."""
-        return self.created.run_id
+@dataclass(frozen=True)
+class StartedRun(Attachment[RunCreated]):
+    """The run a create call settled on, and how: ``openwop_core``'s attachment of the create, plus logging."""
 
     def log(self, logger: Any, workflow_id: str, base_url: str) -> None:
         """Say what happened: runs of earlier attempts stepped over, then reattached or started."""
-        for skipped in self.skipped:
-            logger.info(
-                "The earlier attempt's OpenWOP run %s ended %s; starting a fresh run", skipped.run_id, skipped.status
-            )
-        if self.reattached:
-            logger.info("Reattached to OpenWOP run %s (started by an earlier attempt)", self.run_id)
-        else:
-            logger.info("Started OpenWOP run %s (workflow %s) on %s", self.run_id, workflow_id, base_url)
+        log_attachment(logger, self, f"Started OpenWOP run {self.run_id} (workflow {workflow_id}) on {base_url}")
+
+
+def log_attachment(logger: Any, attachment: Attachment[Any], started: str) -> None:
+    """Log the runs of earlier attempts stepped over, then the reattach (or ``started`` for a fresh run)."""
+    for skipped in attachment.skipped:
+        logger.info(
+            "The earlier attempt's OpenWOP run %s ended %s; starting a fresh run", skipped.run_id, skipped.status
+        )
+    if attachment.reattached:
+        logger.info("Reattached to OpenWOP run %s (started by an earlier attempt)", attachment.run_id)
+    else:
+        logger.info("%s", started)
 
 
 def create_or_reattach(client: OpenwopClient, request: RunRequest, key: str | None) -> StartedRun:
     """Start ``request`` under ``key``, reattaching to a live or completed run a retry finds there."""
-    chain = CreationChain(key)
-    while True:
-        created = client.runs_create(**request.create_kwargs(), idempotency_key=chain.key)
-        snapshot = client.runs_get(created.run_id) if chain.needs_snapshot(created) else None
-        if chain.decide(created, snapshot):
-            return StartedRun(created, created.replayed, chain.skipped, chain.key)
+    attachment = start_or_reattach(
+        lambda chained: client.runs_create(**request.create_kwargs(), idempotency_key=chained), client.runs_get, key
+    )
+    return StartedRun(**vars(attachment))
 
 
 async def acreate_or_reattach(client: AsyncOpenwopClient, request: RunRequest, key: str | None) -> StartedRun:
-    """Async twin of :func:`create_or_reattach` (the decisions are :class:`CreationChain`'s)."""
-    chain = CreationChain(key)
-    while True:
-        created = await client.runs_create(**request.create_kwargs(), idempotency_key=chain.key)
-        snapshot = await client.runs_get(created.run_id) if chain.needs_snapshot(created) else None
-        if chain.decide(created, snapshot):
-            return StartedRun(created, created.replayed, chain.skipped, chain.key)
+    """Async twin of :func:`create_or_reattach` (the decisions are ``openwop_core``'s)."""
+    attachment = await astart_or_reattach(
+        lambda chained: client.runs_create(**request.create_kwargs(), idempotency_key=chained), client.runs_get, key
+    )
+    return StartedRun(**vars(attachment))
 
 
 # -- results ----------------------------------------------------------------------------------------

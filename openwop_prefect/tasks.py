@@ -5,8 +5,8 @@
 in async flows. Their bodies are one client call each; the protocol logic lives in ``openwop_core``.
 
 Safe retries: every task retries only transient failures (connection errors, 429, 5xx, after the
-client's own retries), never a 4xx or a failed run; creating a run sends an idempotency key derived
-from the task run, so a retried create reattaches instead of starting a second run. Status reads are
+client's own retries), never a 4xx or a failed run; creating or forking a run sends an idempotency key
+derived from the task run, so a retry reattaches instead of starting a second run. Status reads are
 never cached.
 """
 
@@ -20,12 +20,13 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.tasks import Task
 
-from openwop_core import CancelResult, InterruptResolution, RunSnapshot
+from openwop_core import CancelResult, ForkResult, InterruptResolution, RunSnapshot
+from openwop_core.reattach import Attachment, astart_or_reattach, start_or_reattach
 from openwop_core.retry import is_retryable_error
 
 from .artifacts import RunProgress
 from .credentials import OpenwopCredentials
-from .runs import OpenwopRunResult, RunRequest, acreate_or_reattach, create_or_reattach
+from .runs import OpenwopRunResult, RunRequest, acreate_or_reattach, create_or_reattach, log_attachment
 from .runs import derive_idempotency_key as _derive_key
 
 __all__ = [
@@ -34,7 +35,6 @@ __all__ = [
     "afork_openwop_run",
     "aget_openwop_run",
     "aresolve_openwop_interrupt",
-    "await_for_openwop_run",
     "cancel_openwop_run",
     "create_openwop_run",
     "fork_openwop_run",
@@ -42,6 +42,7 @@ __all__ = [
     "resolve_openwop_interrupt",
     "retry_if_transient",
     "wait_for_openwop_run",
+    "wait_for_openwop_run_async",
 ]
 
 
@@ -175,7 +176,7 @@ def wait_for_openwop_run(
     description="Follow an OpenWOP run's events until it ends (or waits on someone).",
     **_OPTIONS,
 )
-async def await_for_openwop_run(
+async def wait_for_openwop_run_async(
     credentials: OpenwopCredentials,
     run_id: str,
     *,
@@ -276,21 +277,16 @@ def fork_openwop_run(
 ) -> str:
     """Fork ``run_id`` (``replay``, or ``branch`` from event ``from_seq``) and return the new run's id.
 
-    Raises ``UnsupportedFeatureError`` on hosts whose discovery document offers no fork.
+    The idempotency key defaults to one derived from this task run, so a retry returns the fork the first
+    attempt made (unless that fork already failed; then a fresh fork is made). Raises
+    ``UnsupportedFeatureError`` on hosts whose discovery document offers no fork.
     """
+    options, key = _fork_request(run_id, mode, from_seq, configurable, tags, metadata, idempotency_key)
     with credentials.get_client() as client:
-        fork = client.runs_fork(
-            run_id,
-            mode=mode,
-            from_seq=from_seq,
-            configurable=configurable,
-            tags=tags,
-            metadata=metadata,
-            idempotency_key=idempotency_key
-            or _fork_key(run_id, mode, from_seq, configurable=configurable, tags=tags, metadata=metadata),
+        forked = start_or_reattach(
+            lambda chained: client.runs_fork(run_id, **options, idempotency_key=chained), client.runs_get, key
         )
-    get_run_logger().info("Forked OpenWOP run %s into %s (%s)", run_id, fork.run_id, mode)
-    return fork.run_id
+    return _forked(forked, run_id, mode)
 
 
 @task(name="fork-openwop-run", description="Fork an OpenWOP run into a new run; returns its id.", **_OPTIONS)
@@ -306,21 +302,31 @@ async def afork_openwop_run(
     idempotency_key: str | None = None,
 ) -> str:
     """Async twin of :func:`fork_openwop_run`."""
+    options, key = _fork_request(run_id, mode, from_seq, configurable, tags, metadata, idempotency_key)
     async with credentials.get_async_client() as client:
-        fork = await client.runs_fork(
-            run_id,
-            mode=mode,
-            from_seq=from_seq,
-            configurable=configurable,
-            tags=tags,
-            metadata=metadata,
-            idempotency_key=idempotency_key
-            or _fork_key(run_id, mode, from_seq, configurable=configurable, tags=tags, metadata=metadata),
+        forked = await astart_or_reattach(
+            lambda chained: client.runs_fork(run_id, **options, idempotency_key=chained), client.runs_get, key
         )
-    get_run_logger().info("Forked OpenWOP run %s into %s (%s)", run_id, fork.run_id, mode)
-    return fork.run_id
+    return _forked(forked, run_id, mode)
 
 
-def _fork_key(run_id: str, mode: str, from_seq: int | None, **options: Any) -> str | None:
-    """A fork key derived from the task run, so a retried fork returns the first fork."""
-    return _derive_key({"fork": run_id, "mode": mode, "fromSeq": from_seq, **options})
+def _fork_request(
+    run_id: str,
+    mode: str,
+    from_seq: int | None,
+    configurable: Mapping[str, Any] | None,
+    tags: Sequence[str] | None,
+    metadata: Mapping[str, Any] | None,
+    explicit_key: str | None,
+) -> tuple[dict[str, Any], str | None]:
+    """The ``runs_fork`` arguments (key aside) and the key: ``explicit_key``, else one derived from the task
+    run, so a retried fork finds the first one."""
+    options = {"mode": mode, "from_seq": from_seq, "configurable": configurable, "tags": tags, "metadata": metadata}
+    document = {"fork": run_id, "fromSeq": from_seq, **{k: v for k, v in options.items() if k != "from_seq"}}
+    return options, _derive_key(document, explicit_key or None)
+
+
+def _forked(forked: Attachment[ForkResult], run_id: str, mode: str) -> str:
+    """Log how the fork was settled on (fresh or reattached) and return its run id."""
+    log_attachment(get_run_logger(), forked, f"Forked OpenWOP run {run_id} into {forked.run_id} ({mode})")
+    return forked.run_id

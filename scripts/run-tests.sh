@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: lint and types, then each part in its own environment, then one summary line.
 #   core tests     -> .venv-core     (openwop_core and the local host, no scheduler installed)
+#   tests/core     -> .venv-py310, .venv-py313 (the client's unit tests on Python 3.10 and 3.13)
 #   airflow tests  -> .venv-airflow  (provider, trigger, example DAGs, real dag.test / triggerer)
 #                  -> .venv-airflow31 (the same on Airflow 3.1, without the tests of Airflow 3.3+ behaviour
 #                     (marker airflow33) and without the slow production-shaped ones, which run on 3.3)
@@ -27,18 +28,43 @@ run_suite() {
   echo "==> tests: $name ($venv)"
   "$venv/bin/python" -m pytest -q -p no:cacheprovider --junitxml="$results/$name.xml" "$@"
   local rc=$?
-  if [ $rc -ne 0 ]; then failed_steps+=("tests $name (exit $rc)"); fi
+  if [ $rc -ne 0 ]; then echo "tests $name (exit $rc)" >> "$results/failed"; fi
 }
 
-run_suite core .venv-core tests --ignore=tests/airflow --ignore=tests/prefect \
-  --ignore=tests/reliability/airflow --ignore=tests/reliability/prefect ${PYTEST_ARGS:-}
-# the production-topology tests (Postgres, Celery, two triggerers) run with `make test-prod` (docs/deployment.md)
-[ -d tests/airflow ] && run_suite airflow .venv-airflow tests/airflow tests/reliability/airflow \
-  --ignore=tests/airflow/test_prod_topology.py ${PYTEST_ARGS:-}
-[ -d tests/airflow ] && run_suite airflow31 .venv-airflow31 tests/airflow tests/reliability/airflow \
-  --ignore=tests/airflow/test_prod_topology.py -m "not airflow33 and not slow" ${PYTEST_ARGS:-}
-[ -d tests/prefect ] && run_suite prefect .venv-prefect tests/prefect tests/reliability/prefect ${PYTEST_ARGS:-}
-[ -d tests/prefect ] && run_suite prefect-beside-airflow .venv-all tests/prefect tests/reliability/prefect ${PYTEST_ARGS:-}
+# Two lanes run side by side: most of each suite's time is spent waiting (on runs, triggers, servers), so two
+# lanes on two cores take about 60% of the wall time of one (TEST_LANES=1 runs them one after the other).
+# Each suite keeps its own temp Airflow/Prefect homes and free ports, so they do not meet.
+lane_a() {
+  run_suite core .venv-core tests --ignore=tests/airflow --ignore=tests/prefect \
+    --ignore=tests/reliability/airflow --ignore=tests/reliability/prefect ${PYTEST_ARGS:-}
+  # the fast part of it on the oldest and the newest Python the package supports (about a minute each)
+  run_suite core-py310 .venv-py310 tests/core ${PYTEST_ARGS:-}
+  run_suite core-py313 .venv-py313 tests/core ${PYTEST_ARGS:-}
+  # the production-topology tests (Postgres, Celery, two triggerers) run with `make test-prod` (docs/deployment.md)
+  [ -d tests/airflow ] && run_suite airflow .venv-airflow tests/airflow tests/reliability/airflow \
+    --ignore=tests/airflow/test_prod_topology.py ${PYTEST_ARGS:-}
+  [ -d tests/prefect ] && run_suite prefect-beside-airflow .venv-all tests/prefect tests/reliability/prefect \
+    --ignore=tests/prefect/test_prod_topology_prefect.py ${PYTEST_ARGS:-}
+}
+lane_b() {
+  [ -d tests/airflow ] && run_suite airflow31 .venv-airflow31 tests/airflow tests/reliability/airflow \
+    --ignore=tests/airflow/test_prod_topology.py -m "not airflow33 and not slow" ${PYTEST_ARGS:-}
+  [ -d tests/prefect ] && run_suite prefect .venv-prefect tests/prefect tests/reliability/prefect \
+    --ignore=tests/prefect/test_prod_topology_prefect.py ${PYTEST_ARGS:-}
+}
+started=$(date +%s)
+if [ "${TEST_LANES:-2}" = "1" ]; then
+  lane_a; lane_b
+else
+  echo "==> lane B (Airflow 3.1, Prefect) runs beside lane A; its output follows lane A's"
+  lane_b > "$results/lane-b.log" 2>&1 &
+  lane_b_pid=$!
+  lane_a
+  wait "$lane_b_pid"
+  cat "$results/lane-b.log"
+fi
+echo "==> tests took $(( $(date +%s) - started ))s wall"
+[ -f "$results/failed" ] && mapfile -t -O "${#failed_steps[@]}" failed_steps < "$results/failed"
 
 .venv-core/bin/python - "$results" <<'PY'
 import sys, pathlib, xml.etree.ElementTree as ET

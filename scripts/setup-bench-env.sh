@@ -14,7 +14,8 @@ fi
 UV="$(command -v uv || echo "$PYTHON -m uv")"
 
 venv=".venv-bench"
-extra_pkgs=("openwop-client==1.1.1" "psutil>=5.9")
+# httpx-sse: the "httpx-sse alone" row of bench/sse_throughput.py (the client itself does not use it)
+extra_pkgs=("openwop-client==1.1.1" "psutil>=5.9" "httpx-sse>=0.4")
 stamp="$venv/.installed-$( (cat pyproject.toml; echo "${extra_pkgs[*]}") | sha1sum | cut -c1-12)"
 if [ -f "$stamp" ]; then
   exit 0

@@ -16,8 +16,8 @@ import weakref
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from openwop_airflow.hooks.connection import OpenwopConnectionSettings, describe_client_error
-from openwop_core import AsyncOpenwopClient, ConfigurationError, RetryPolicy
+from openwop_airflow.hooks.connection import OpenwopConnectionSettings
+from openwop_core import AsyncOpenwopClient, RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +43,7 @@ async def shared_async_client(
     key = (settings.conn_id, settings.fingerprint(retry))
     entry = per_loop.get(key)
     if entry is None:
-        try:
-            client = AsyncOpenwopClient(settings.base_url, **settings.client_kwargs(retry=retry))
-        except ConfigurationError as exc:
-            raise describe_client_error(settings.conn_id, exc) from None
-        entry = _Entry(client)
+        entry = _Entry(settings.client(AsyncOpenwopClient, retry=retry))
         per_loop[key] = entry
     entry.users += 1
     try:

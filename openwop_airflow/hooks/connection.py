@@ -11,23 +11,35 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
-from openwop_airflow.exceptions import OpenwopConnectionError
+from openwop_airflow.exceptions import OpenwopConnectionException
+from openwop_airflow.get_provider_info import UI_BASE_URL
 from openwop_core import ConfigurationError, RetryPolicy
-from openwop_core._base import normalise_base_url
+from openwop_core._base import tls_verify
+from openwop_core.settings import (
+    CA_BUNDLE,
+    HEADERS,
+    TIMEOUTS,
+    VERIFY,
+    Setting,
+    check_headers,
+    normalise_base_url,
+)
 
-#: Extras read from the connection; anything else is reported (typos otherwise pass silently).
-_NUMBER_EXTRAS = ("timeout", "connect_timeout", "stream_idle_timeout")
+T = TypeVar("T")
+C = TypeVar("C")
+
 _RETRY_FIELDS = tuple(RetryPolicy.model_fields)
-KNOWN_EXTRAS = frozenset({*_NUMBER_EXTRAS, "verify", "ca_bundle", "ui_base_url", "retry", "headers", *_RETRY_FIELDS})
-_TRUE = frozenset({"true", "1", "yes", "on"})
-_FALSE = frozenset({"false", "0", "no", "off"})
+#: Extras read from the connection (each described once in ``openwop_core.settings``, the UI link in the
+#: provider info); anything else is reported (typos otherwise pass silently).
+KNOWN_EXTRAS = frozenset(
+    {*(s.name for s in (*TIMEOUTS, VERIFY, CA_BUNDLE, HEADERS, UI_BASE_URL)), "retry", *_RETRY_FIELDS}
+)
 #: A per-process salt, so the client-cache fingerprint of a key cannot be brute-forced from memory dumps.
 _FINGERPRINT_SALT = secrets.token_bytes(16)
 
@@ -57,11 +69,18 @@ class OpenwopConnectionSettings:
             "retry": retry or self.retry,
             "headers": self.headers or None,
         }
-        for name in _NUMBER_EXTRAS:
-            value = getattr(self, name)
-            if value is not None:
-                kwargs[name] = value
+        for setting in TIMEOUTS:
+            if getattr(self, setting.name) is not None:
+                kwargs[setting.name] = getattr(self, setting.name)
         return kwargs
+
+    def client(self, client_class: Callable[..., C], *, retry: RetryPolicy | None = None) -> C:
+        """A client of ``client_class`` (``OpenwopClient`` or ``AsyncOpenwopClient``) for this connection; a
+        setting the client refuses (URL, key format...) is reported naming the connection."""
+        try:
+            return client_class(self.base_url, **self.client_kwargs(retry=retry))
+        except ConfigurationError as exc:
+            raise describe_client_error(self.conn_id, exc) from None
 
     def fingerprint(self, retry: RetryPolicy | None = None) -> str:
         """A salted digest of everything that shapes a client (key included, never stored in clear), used
@@ -97,49 +116,116 @@ class OpenwopConnectionSettings:
 def settings_from_connection(conn: Any, extras: Mapping[str, Any]) -> OpenwopConnectionSettings:
     """Read a connection (an ``airflow.sdk.Connection``) and its already-decoded ``extras``.
 
-    Raises :class:`OpenwopConnectionError` naming the connection id and the bad field.
+    Raises :class:`OpenwopConnectionException` naming the connection id and the bad field.
     """
-    conn_id = str(getattr(conn, "conn_id", None) or "?")
-
-    def fail(what: str) -> OpenwopConnectionError:
-        return OpenwopConnectionError(f"OpenWOP connection {conn_id!r}: {what}")
-
-    extras = _unprefixed(extras)
-    base_url = _base_url(conn, fail)
-    api_key = conn.password or None
-    numbers: dict[str, float | None] = {}
-    for name in _NUMBER_EXTRAS:
-        numbers[name] = _positive_number(extras.get(name), name, fail)
-    verify = _verify(extras, fail)
-    retry = _retry(extras, fail)
-    headers = extras.get("headers") or {}
-    if isinstance(headers, str):
-        headers = _json_object(headers, "headers", fail)
-    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
-        raise fail('extra "headers" must be an object of header name -> string value.')
-    if any(str(name).lower() == "authorization" for name in headers):
-        raise fail('extra "headers" must not set Authorization; put the API key in the password field.')
-    ui_base_url = extras.get("ui_base_url") or None
-    if ui_base_url is not None and (not isinstance(ui_base_url, str) or "://" not in ui_base_url):
-        raise fail(
-            f'extra "ui_base_url" must be an http(s) URL such as https://openwop.example.com/ui, got {ui_base_url!r}.'
-        )
+    reader = _ExtrasReader(str(getattr(conn, "conn_id", None) or "?"), extras)
     return OpenwopConnectionSettings(
-        conn_id=conn_id,
-        base_url=base_url,
-        api_key=api_key,
-        verify=verify,
-        retry=retry,
-        headers={str(k): v for k, v in headers.items()},
-        ui_base_url=ui_base_url,
-        unknown_extras=tuple(sorted(k for k in extras if k not in KNOWN_EXTRAS)),
-        **numbers,
+        conn_id=reader.conn_id,
+        base_url=_base_url(conn, reader.fail),
+        api_key=conn.password or None,
+        **{setting.name: reader.setting(setting) for setting in TIMEOUTS},
+        verify=reader.verify(),
+        retry=reader.retry(),
+        headers=reader.headers(),
+        ui_base_url=reader.ui_base_url(),
+        unknown_extras=tuple(sorted(k for k in reader.extras if k not in KNOWN_EXTRAS)),
     )
 
 
-def describe_client_error(conn_id: str, error: ConfigurationError) -> OpenwopConnectionError:
+def describe_client_error(conn_id: str, error: ConfigurationError) -> OpenwopConnectionException:
     """Re-raise a client setting error (bad URL, bad key format...) as a connection error naming the id."""
-    return OpenwopConnectionError(f"OpenWOP connection {conn_id!r} is not usable: {error}")
+    return OpenwopConnectionException(f"OpenWOP connection {conn_id!r} is not usable: {error}")
+
+
+def decode_extra(conn: Any) -> dict[str, Any]:
+    """The connection's extras as a dict; a clear error (naming the connection) when it is not a JSON object."""
+    return _ExtrasReader(str(conn.conn_id), {}).json_object(conn.extra or {}, "extra")
+
+
+class _ExtrasReader:
+    """Reads one connection's extras, each against its setting's description in ``openwop_core.settings``;
+    every error names the connection and the extra."""
+
+    def __init__(self, conn_id: str, extras: Mapping[str, Any]) -> None:
+        self.conn_id = conn_id
+        self.extras = _unprefixed(extras)
+
+    def fail(self, what: str) -> OpenwopConnectionException:
+        """The error for a bad field of this connection."""
+        return OpenwopConnectionException(f"OpenWOP connection {self.conn_id!r}: {what}")
+
+    def obey(self, rule: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Apply one of the core's setting rules; its complaint is reported naming this connection."""
+        try:
+            return rule(*args, **kwargs)
+        except ConfigurationError as exc:
+            raise self.fail(str(exc)) from None
+
+    def setting(self, setting: Setting) -> Any:
+        """The extra for ``setting``, checked against its description (text is read too), or None if unset."""
+        value = self.extras.get(setting.name)
+        if value is None:
+            return None
+        return self.obey(setting.check, value, shown=f'extra "{setting.name}"', text=True)
+
+    def verify(self) -> bool | str:
+        """The client's ``verify``: the switch, or the CA bundle (from "ca_bundle", or a path in "verify")."""
+        ca_bundle, source = self.setting(CA_BUNDLE), CA_BUNDLE.name  # source: the extra the path came from
+        raw = self.extras.get(VERIFY.name, VERIFY.default)
+        try:
+            verify = VERIFY.check(raw, shown='extra "verify"', text=True)
+        except ConfigurationError as exc:
+            if not isinstance(raw, str):
+                raise self.fail(str(exc)) from None
+            if not ca_bundle:  # a path given in "verify", as requests/httpx users often do
+                ca_bundle, source = raw.strip(), VERIFY.name
+            verify = True
+        return self.obey(tls_verify, verify, ca_bundle, names=('extra "verify"', f'extra "{source}"'))
+
+    def retry(self) -> RetryPolicy:
+        """The retry policy: its fields at the top level, overridden by those of a nested "retry" object."""
+        nested = self.json_object(
+            self.extras.get("retry") or {}, 'extra "retry"', 'an object such as {"max_attempts": 5}'
+        )
+        merged = {**{k: self.extras[k] for k in _RETRY_FIELDS if k in self.extras}, **nested}
+        try:
+            return RetryPolicy.model_validate(merged)
+        except ValueError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in getattr(exc, "errors", list)()[:3]
+            )
+            raise self.fail(f"retry settings are invalid ({problems or exc}).") from None
+
+    def headers(self) -> dict[str, str]:
+        """Extra request headers, by the core's header rules (the key belongs in the password field)."""
+        headers = self.json_object(
+            self.extras.get(HEADERS.name) or {}, 'extra "headers"', "an object of header name -> string value"
+        )
+        if any(str(name).lower() == "authorization" for name in headers):
+            raise self.fail('extra "headers" must not set Authorization; put the API key in the password field.')
+        return self.obey(check_headers, headers)
+
+    def ui_base_url(self) -> str | None:
+        """Where run links point (an http(s) URL; the provider's own setting), or None."""
+        url = self.extras.get(UI_BASE_URL.name)
+        if url is not None and (not isinstance(url, str) or "://" not in url):
+            raise self.fail(
+                f'extra "ui_base_url" must be an http(s) URL such as https://openwop.example.com/ui, got {url!r}.'
+            )
+        return url
+
+    def json_object(self, value: Any, what: str, shape: str = "a JSON object") -> dict[str, Any]:
+        """``value`` as a dict: a mapping as it is, or JSON text of an object (``what`` and ``shape`` name the
+        field and what it should be in the errors; the value is never echoed: it may hold a header secret)."""
+        if isinstance(value, Mapping):
+            return dict(value)
+        try:
+            decoded = json.loads(value) if isinstance(value, str) else value
+        except ValueError:
+            raise self.fail(f"{what} is not valid JSON.") from None
+        if not isinstance(decoded, dict):
+            raise self.fail(f"{what} must be {shape}, got a {type(decoded).__name__}.")
+        return decoded
 
 
 def _unprefixed(extras: Mapping[str, Any]) -> dict[str, Any]:
@@ -154,7 +240,7 @@ def _unprefixed(extras: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in result.items() if v is not None and v != ""}
 
 
-def _base_url(conn: Any, fail: Any) -> str:
+def _base_url(conn: Any, fail: Callable[[str], OpenwopConnectionException]) -> str:
     host = (conn.host or "").strip()
     if not host:
         raise fail("has no host; set host to the OpenWOP base URL, such as https://openwop.example.com.")
@@ -183,66 +269,3 @@ def _base_url(conn: Any, fail: Any) -> str:
         elif url_port is not None and url_port != int(conn.port):
             raise fail(f"the host's URL says port {url_port} but the port field says {conn.port}; keep one.")
     return url
-
-
-def _positive_number(value: Any, name: str, fail: Any) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = -1.0
-    if isinstance(value, bool) or not number > 0:
-        raise fail(f'extra "{name}" must be a positive number of seconds, got {value!r}.')
-    return number
-
-
-def _verify(extras: Mapping[str, Any], fail: Any) -> bool | str:
-    ca_bundle = extras.get("ca_bundle")
-    source = "ca_bundle"  # the extra the bundle path came from, for messages
-    verify = extras.get("verify", True)
-    if isinstance(verify, str):
-        text = verify.strip().lower()
-        if text in _TRUE:
-            verify = True
-        elif text in _FALSE:
-            verify = False
-        else:  # a path given in "verify", as requests/httpx users often do
-            if not ca_bundle:
-                ca_bundle, source = verify.strip(), "verify"
-            verify = True
-    if not isinstance(verify, bool):
-        raise fail(f'extra "verify" must be true or false, got {verify!r}.')
-    if ca_bundle:
-        if not isinstance(ca_bundle, str) or not os.path.exists(ca_bundle):
-            raise fail(f'extra "{source}": no CA bundle at {ca_bundle!r} on this machine.')
-        if not verify:
-            raise fail('extras "verify": false and "ca_bundle" contradict each other; keep one.')
-        return ca_bundle
-    return verify
-
-
-def _retry(extras: Mapping[str, Any], fail: Any) -> RetryPolicy:
-    retry = extras.get("retry") or {}
-    if isinstance(retry, str):
-        retry = _json_object(retry, "retry", fail)
-    if not isinstance(retry, dict):
-        raise fail(f'extra "retry" must be an object such as {{"max_attempts": 5}}, got {retry!r}.')
-    merged = {**{k: extras[k] for k in _RETRY_FIELDS if k in extras}, **retry}
-    try:
-        return RetryPolicy.model_validate(merged)
-    except ValueError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in getattr(exc, "errors", list)()[:3]
-        )
-        raise fail(f"retry settings are invalid ({problems or exc}).") from None
-
-
-def _json_object(text: str, name: str, fail: Any) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        raise fail(f'extra "{name}" is not valid JSON.') from None
-    if not isinstance(value, dict):
-        raise fail(f'extra "{name}" must be a JSON object.')
-    return value

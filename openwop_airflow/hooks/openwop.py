@@ -8,7 +8,6 @@ blocking secret or database call on the triggerer's event loop) and borrows a cl
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Mapping
@@ -18,13 +17,13 @@ from typing import Any
 from airflow.providers.common.compat.sdk import AirflowNotFoundException
 from airflow.sdk import BaseHook
 
-from openwop_airflow.exceptions import OpenwopConnectionError
+from openwop_airflow.exceptions import OpenwopConnectionException
 from openwop_airflow.get_provider_info import form_field_behaviour, form_widgets
 from openwop_airflow.hooks.client_cache import shared_async_client
 from openwop_airflow.hooks.connection import (
     KNOWN_EXTRAS,
     OpenwopConnectionSettings,
-    describe_client_error,
+    decode_extra,
     settings_from_connection,
 )
 from openwop_core import (
@@ -32,14 +31,13 @@ from openwop_core import (
     AsyncOpenwopClient,
     AuthenticationError,
     CancelResult,
-    ConfigurationError,
     NotFoundError,
     OpenwopClient,
     OpenwopError,
     PermissionDeniedError,
     RetryPolicy,
 )
-from openwop_core._base import _without_userinfo
+from openwop_core.settings import without_userinfo
 
 
 class OpenwopHook(BaseHook):
@@ -74,7 +72,7 @@ class OpenwopHook(BaseHook):
                 retry if isinstance(retry, RetryPolicy) or retry is None else RetryPolicy.model_validate(retry)
             )
         except ValueError as exc:
-            raise OpenwopConnectionError(f"retry={retry!r} is not a valid OpenWOP retry policy: {exc}") from None
+            raise OpenwopConnectionException(f"retry={retry!r} is not a valid OpenWOP retry policy: {exc}") from None
         self._settings: OpenwopConnectionSettings | None = None
         self._client: OpenwopClient | None = None
 
@@ -99,7 +97,7 @@ class OpenwopHook(BaseHook):
                 conn = self.get_connection(self.openwop_conn_id)
             except AirflowNotFoundException:
                 raise self._missing() from None
-            self._settings = self._parse(conn, _decode_extra(conn))
+            self._settings = self._parse(conn, decode_extra(conn))
         return self._settings
 
     async def aget_connection_settings(self) -> OpenwopConnectionSettings:
@@ -109,7 +107,7 @@ class OpenwopHook(BaseHook):
                 conn = await self.aget_connection(self.openwop_conn_id)
             except AirflowNotFoundException:
                 raise self._missing() from None
-            self._settings = self._parse(conn, _decode_extra(conn))
+            self._settings = self._parse(conn, decode_extra(conn))
         return self._settings
 
     def _parse(self, conn: Any, extras: Mapping[str, Any]) -> OpenwopConnectionSettings:
@@ -119,7 +117,7 @@ class OpenwopHook(BaseHook):
                 "OpenWOP connection %r: the host has no scheme, so %s is used; for a plain-http host write "
                 "http:// in the host or set the schema to http.",
                 self.openwop_conn_id,
-                _without_userinfo(settings.base_url),
+                without_userinfo(settings.base_url),
             )
         if settings.unknown_extras:
             self.log.warning(
@@ -130,15 +128,15 @@ class OpenwopHook(BaseHook):
             )
         return settings
 
-    def _missing(self) -> OpenwopConnectionError:
+    def _missing(self) -> OpenwopConnectionException:
         env = "AIRFLOW_CONN_" + self.openwop_conn_id.upper().replace("-", "_")
         if os.environ.get(env):  # Airflow skips a variable it cannot parse (3.1: even one with a bad extra)
-            return OpenwopConnectionError(
+            return OpenwopConnectionException(
                 f"OpenWOP connection {self.openwop_conn_id!r}: Airflow could not read {env}; set it to a connection "
                 'URI or to JSON such as {"conn_type": "openwop", "host": "https://...", "password": "<API key>", '
                 '"extra": {"timeout": 30}} (extra: a JSON object, or JSON text of one).'
             )
-        return OpenwopConnectionError(
+        return OpenwopConnectionException(
             f"OpenWOP connection {self.openwop_conn_id!r} is not defined; create it in the UI (type OpenWOP) "
             f'or set {env}=\'{{"conn_type": "openwop", "host": "https://...", "password": "<API key>"}}\'.'
         )
@@ -148,11 +146,7 @@ class OpenwopHook(BaseHook):
     def get_conn(self) -> OpenwopClient:
         """The synchronous client for this connection (built once per hook instance)."""
         if self._client is None:
-            settings = self.get_connection_settings()
-            try:
-                self._client = OpenwopClient(settings.base_url, **settings.client_kwargs(retry=self.retry_override))
-            except ConfigurationError as exc:
-                raise describe_client_error(self.openwop_conn_id, exc) from None
+            self._client = self.get_connection_settings().client(OpenwopClient, retry=self.retry_override)
         return self._client
 
     @property
@@ -194,7 +188,7 @@ class OpenwopHook(BaseHook):
         try:
             client = self.get_conn()
             discovery = client.discovery_capabilities()
-        except (OpenwopConnectionError, OpenwopError) as exc:
+        except (OpenwopConnectionException, OpenwopError) as exc:
             return False, f"Cannot reach the OpenWOP host: {exc}"
         implementation = discovery.implementation or {}
         host = " ".join(str(implementation.get(k)) for k in ("name", "version") if implementation.get(k))
@@ -212,19 +206,3 @@ class OpenwopHook(BaseHook):
         except (ApiError, OpenwopError) as exc:
             return False, f"{client.base_url} ({about}) answered an authenticated call with an error: {exc}"
         return False, f"{client.base_url} returned a run for a random id {probe}; is this an OpenWOP host?"
-
-
-def _decode_extra(conn: Any) -> dict[str, Any]:
-    """The connection's extras as a dict; a clear error (naming the connection) when it is not JSON."""
-    raw = conn.extra
-    if not raw:
-        return {}
-    if isinstance(raw, Mapping):
-        return dict(raw)
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        raise OpenwopConnectionError(f"OpenWOP connection {conn.conn_id!r}: extra is not valid JSON.") from None
-    if not isinstance(value, dict):
-        raise OpenwopConnectionError(f"OpenWOP connection {conn.conn_id!r}: extra must be a JSON object.")
-    return value

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
 from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowException
 from airflow.sdk import BaseOperator
 
 from openwop_airflow.hooks.openwop import OpenwopHook
+from openwop_airflow.utils.hook_mixin import OpenwopHookMixin
 from openwop_airflow.utils.idempotency import task_instance_key
 from openwop_core import OpenwopError
 
 
-class OpenwopCancelRunOperator(BaseOperator):
+class OpenwopCancelRunOperator(OpenwopHookMixin, BaseOperator):
     """Cancel a run. Cancelling a run that already finished succeeds and says so in the log.
 
     :param run_id: The run to cancel (templated).
@@ -39,11 +39,6 @@ class OpenwopCancelRunOperator(BaseOperator):
         self.run_id = run_id
         self.reason = reason
         self.openwop_conn_id = openwop_conn_id
-
-    @cached_property
-    def hook(self) -> OpenwopHook:
-        """The hook for ``openwop_conn_id``."""
-        return OpenwopHook(self.openwop_conn_id)
 
     def execute(self, context: Any) -> str:
         """Send the cancel request (idempotent across retries)."""

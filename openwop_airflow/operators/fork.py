@@ -84,16 +84,10 @@ class OpenwopForkRunOperator(BaseOpenwopRunOperator):
         }
 
     def start_run(self, client: OpenwopClient, idempotency_key: str) -> tuple[str, bool]:
-        """``POST /v1/runs/{id}:fork`` with the task instance's idempotency key."""
-        request = self._request
+        """``POST /v1/runs/{id}:fork`` under ``idempotency_key`` (whether a replayed fork is reattached is
+        ``openwop_core.reattach``'s rule)."""
         forked = client.runs_fork(
-            self.source_run_id.strip(),
-            mode=self.mode,
-            from_seq=request["from_seq"],
-            configurable=request["configurable"],
-            tags=request["tags"],
-            metadata=request["metadata"],
-            idempotency_key=idempotency_key,
+            self.source_run_id.strip(), mode=self.mode, **self._request, idempotency_key=idempotency_key
         )
         return forked.run_id, forked.replayed
 

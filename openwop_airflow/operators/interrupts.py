@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
 from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
@@ -11,11 +10,12 @@ from airflow.sdk import BaseOperator
 
 from openwop_airflow.hooks.openwop import OpenwopHook
 from openwop_airflow.utils.arguments import json_value_argument
+from openwop_airflow.utils.hook_mixin import OpenwopHookMixin
 from openwop_airflow.utils.idempotency import task_instance_key
 from openwop_core import ConflictError, NotFoundError, OpenwopError
 
 
-class OpenwopResolveInterruptOperator(BaseOperator):
+class OpenwopResolveInterruptOperator(OpenwopHookMixin, BaseOperator):
     """Resume a run waiting on an interrupt, by run and node (API key) or by the interrupt's signed token.
 
     The answer carries an idempotency key derived from the task instance, so a retry after a lost answer
@@ -60,11 +60,6 @@ class OpenwopResolveInterruptOperator(BaseOperator):
         self.interrupt_node_id = node_id
         self.token = token
         self.openwop_conn_id = openwop_conn_id
-
-    @cached_property
-    def hook(self) -> OpenwopHook:
-        """The hook for ``openwop_conn_id``."""
-        return OpenwopHook(self.openwop_conn_id)
 
     def execute(self, context: Any) -> Any:
         """Send the answer; on a retry, accept "already answered" when the run has moved on."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from functools import cached_property
 from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowSensorTimeout, conf
@@ -14,11 +13,12 @@ from openwop_airflow.exceptions import OpenwopRunFailedException
 from openwop_airflow.hooks.openwop import OpenwopHook
 from openwop_airflow.links import RUN_URL_XCOM_KEY, OpenwopRunLink
 from openwop_airflow.triggers.run import OpenwopRunTrigger
-from openwop_airflow.utils.events import RunWaitEvent
+from openwop_airflow.utils.hook_mixin import OpenwopHookMixin
+from openwop_airflow.utils.run_wait_event import RunWaitEvent
 from openwop_core import OpenwopError, RunSnapshot, RunStatus
 
 
-class OpenwopRunSensor(BaseSensorOperator):
+class OpenwopRunSensor(OpenwopHookMixin, BaseSensorOperator):
     """Succeed when the run completes (its outputs become the XCom return value); fail with the remote
     error when it fails or is cancelled. A run waiting on an interrupt keeps the sensor waiting.
 
@@ -46,11 +46,6 @@ class OpenwopRunSensor(BaseSensorOperator):
         self.run_id = run_id
         self.openwop_conn_id = openwop_conn_id
         self.deferrable = deferrable
-
-    @cached_property
-    def hook(self) -> OpenwopHook:
-        """The hook for ``openwop_conn_id``."""
-        return OpenwopHook(self.openwop_conn_id)
 
     def _snapshot(self) -> RunSnapshot:
         try:

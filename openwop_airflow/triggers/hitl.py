@@ -34,13 +34,14 @@ from typing import Any
 
 from airflow.triggers.base import TriggerEvent
 
-from openwop_airflow.exceptions import OpenwopConnectionError
+from openwop_airflow.exceptions import OpenwopConnectionException
+from openwop_airflow.hitl.events import INTERRUPT_CLOSED_MARK, HumanInputEvent
+from openwop_airflow.hitl.interrupt_wait import InterruptWait
+from openwop_airflow.hitl.question import AskedQuestion
+from openwop_airflow.hitl.support import hitl_support
 from openwop_airflow.hooks.openwop import OpenwopHook
-from openwop_airflow.triggers.run import OpenwopRunTrigger
-from openwop_airflow.utils.events import INTERRUPT_CLOSED_MARK, HumanInputEvent, RunWaitEvent, interrupt_from_dict
-from openwop_airflow.utils.hitl import hitl_support
-from openwop_airflow.utils.waiting import InterruptWait, WaitSpec
-from openwop_core import OpenwopError, WaitTimeoutError
+from openwop_airflow.triggers.run import CONNECTION_KWARGS, OpenwopRunTrigger
+from openwop_core import OpenwopError
 
 #: Seconds between two reads of the Airflow response (the standard provider's HITLTrigger uses 5).
 DEFAULT_RESPONSE_CHECK_INTERVAL = 5.0
@@ -50,9 +51,9 @@ class OpenwopHumanInputTrigger(OpenwopRunTrigger):
     """Wait for a person's answer in Airflow, or for the interrupt to close on the host, or a deadline.
 
     :param ti_id: The task instance whose human-in-the-loop request was written.
-    :param ask: What the task asked (JSON): ``interrupt`` (an ``interrupt_to_dict`` dict), ``last_sequence``
-        (the run's event cursor then), ``deadline`` (the task's, epoch seconds), ``response_deadline`` (when
-        to stop waiting for an answer in Airflow) and whatever else the task needs back.
+    :param ask: What the task asked, as JSON (:meth:`AskedQuestion.to_json
+        <openwop_airflow.hitl.question.AskedQuestion.to_json>`): the interrupt, the run's event cursor then,
+        the task's ``deadline``, the ``response_deadline`` and whatever else the task needs back.
     :param response_check_interval: Seconds between two reads of the Airflow response.
 
     The other arguments are those of :class:`~openwop_airflow.triggers.run.OpenwopRunTrigger`.
@@ -69,45 +70,34 @@ class OpenwopHumanInputTrigger(OpenwopRunTrigger):
         cancel_on_kill: bool = False,
         response_check_interval: float = DEFAULT_RESPONSE_CHECK_INTERVAL,
     ) -> None:
+        question = AskedQuestion.from_json(ask)
         super().__init__(
-            run_id=str(ask["interrupt"]["run_id"]),
+            run_id=question.run_id,
             openwop_conn_id=openwop_conn_id,
-            last_sequence=ask.get("last_sequence"),
-            deadline=ask.get("deadline"),
+            last_sequence=question.last_sequence,
+            deadline=question.deadline,
             retry=retry,
             poll_interval=poll_interval,
             cancel_on_kill=cancel_on_kill,
         )
         self.ti_id = str(ti_id)
-        self.ask = dict(ask)
-        self.interrupt: dict[str, Any] = dict(ask["interrupt"])
-        deadline = ask.get("response_deadline")
-        self.response_deadline = float(deadline) if deadline is not None else None
+        self.ask = dict(ask)  # handed back as it came, with each event
+        self.interrupt = question.interrupt
+        self.response_deadline = question.response_deadline
         self.response_check_interval = float(response_check_interval)
         self._readable = True  # False once reading the Airflow response failed (then only the API server resumes)
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        """Class path and JSON kwargs (no secret in them)."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "ti_id": self.ti_id,
-                "ask": self.ask,
-                "openwop_conn_id": self.openwop_conn_id,
-                "retry": self.retry,
-                "poll_interval": self.poll_interval,
-                "cancel_on_kill": self.cancel_on_kill,
-                "response_check_interval": self.response_check_interval,
-            },
-        )
+    def kwargs(self) -> dict[str, Any]:
+        """The JSON kwargs of this trigger (no secret in them)."""
+        return self._attributes("ti_id", "ask", "response_check_interval", *CONNECTION_KWARGS)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Watch both sides; fire one event (or none, once Airflow itself resumed the task)."""
         self.log.info(
             "Waiting for an answer in Airflow to OpenWOP run %s, node %s (%s), while following the run.",
             self.run_id,
-            self.interrupt.get("node_id"),
-            self.interrupt.get("kind"),
+            self.interrupt.node_id,
+            self.interrupt.kind,
         )
         api_resumes = hitl_support().can_await_input
         payload = await self._read_answer()  # given before the task deferred: Airflow did not resume it then
@@ -121,7 +111,7 @@ class OpenwopHumanInputTrigger(OpenwopRunTrigger):
                     "OpenWOP run %s no longer waits on node %s (run status %s): answered elsewhere, timed out "
                     "there, or the run ended.",
                     self.run_id,
-                    self.interrupt.get("node_id"),
+                    self.interrupt.node_id,
                     payload["run_status"],
                 )
             payload = answer or payload
@@ -176,25 +166,14 @@ class OpenwopHumanInputTrigger(OpenwopRunTrigger):
 
     async def _interrupt_closed(self) -> dict[str, Any]:
         """The host side: the payload once the interrupt is no longer open (or the overall deadline passed)."""
-        spec = WaitSpec(
-            run_id=self.run_id,
-            deadline=self.deadline,
-            last_sequence=self.last_sequence,
-            poll_interval=self.poll_interval,
-        )
+        spec = self._wait_spec(stop_on_interrupt=False)  # the run already waits on this interrupt
         wait: InterruptWait | None = None
         try:
             async with self._hook(self.retry).async_client() as client:
-                wait = InterruptWait(spec, client.retry, self.log, interrupt_from_dict(self.interrupt))
+                wait = InterruptWait(spec, client.retry, self.log, self.interrupt)
                 snapshot = await wait.until_closed_async(client)
-        except WaitTimeoutError as exc:
-            last = wait.last_sequence if wait else self.last_sequence
-            self.log.warning("Deadline passed while waiting on OpenWOP run %s.", self.run_id)
-            return RunWaitEvent("timeout", self.run_id, exc.last_status, last).to_payload()
-        except (OpenwopError, OpenwopConnectionError) as exc:
-            last = wait.last_sequence if wait else self.last_sequence
-            self.log.error("Cannot follow OpenWOP run %s: %s", self.run_id, exc)
-            return RunWaitEvent.from_wait_error(self.run_id, exc, last).to_payload()
+        except (OpenwopError, OpenwopConnectionException) as exc:  # WaitTimeoutError is an OpenwopError
+            return self._wait_failed(exc, wait).to_payload()
         return HumanInputEvent.closed_payload(self.run_id, snapshot.status, wait.last_sequence)
 
     async def _airflow_side(self, *, poll: bool) -> dict[str, Any]:

@@ -5,7 +5,7 @@ retry policy, poll interval) and never the API key, which it reads from the conn
 On every (re)start it reads the run's snapshot first, then follows the event stream from the cursor,
 logging progress; transient failures (host restarts, dropped streams, 5xx) are retried until the deadline
 and never reported as a failed run. It fires exactly one small event (see
-:class:`~openwop_airflow.utils.events.RunWaitEvent`).
+:class:`~openwop_airflow.utils.run_wait_event.RunWaitEvent`).
 
 Remote cancellation happens only in :meth:`OpenwopRunTrigger.on_kill` (a user killed the deferred task),
 never in ``cleanup``, which also runs when a triggerer restarts or hands the trigger to another one.
@@ -19,12 +19,14 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from openwop_airflow.exceptions import OpenwopConnectionError
+from openwop_airflow.exceptions import OpenwopConnectionException
 from openwop_airflow.hooks.openwop import OpenwopHook
-from openwop_airflow.utils.events import RunWaitEvent
+from openwop_airflow.utils.run_wait_event import RunWaitEvent
 from openwop_airflow.utils.waiting import RunWait, WaitSpec
 from openwop_core import OpenwopError, WaitTimeoutError
 
+#: The kwargs of every OpenWOP trigger that say how to reach and treat the host.
+CONNECTION_KWARGS = ("openwop_conn_id", "retry", "poll_interval", "cancel_on_kill")
 #: Attempts for the best-effort cancel in ``on_kill`` (Airflow bounds on_kill's time too).
 _CANCEL_RETRY = {"max_attempts": 2, "initial_backoff": 0.5}
 
@@ -67,36 +69,44 @@ class OpenwopRunTrigger(BaseTrigger):
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and JSON kwargs to rebuild this trigger in a triggerer (no secret in them)."""
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "run_id": self.run_id,
-                "openwop_conn_id": self.openwop_conn_id,
-                "last_sequence": self.last_sequence,
-                "deadline": self.deadline,
-                "stop_on_interrupt": self.stop_on_interrupt,
-                "retry": self.retry,
-                "poll_interval": self.poll_interval,
-                "cancel_on_kill": self.cancel_on_kill,
-            },
-        )
+        return f"{type(self).__module__}.{type(self).__qualname__}", self.kwargs()
+
+    def kwargs(self) -> dict[str, Any]:
+        """The JSON kwargs of this trigger."""
+        return self._attributes("run_id", "last_sequence", "deadline", "stop_on_interrupt", *CONNECTION_KWARGS)
+
+    def _attributes(self, *names: str) -> dict[str, Any]:
+        """``{name: value}`` of these attributes (each constructor kwarg is kept as the attribute of its name)."""
+        return {name: getattr(self, name) for name in names}
 
     def _hook(self, retry: Mapping[str, Any] | None) -> OpenwopHook:
         return OpenwopHook(self.openwop_conn_id, retry=retry)
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        """Wait, then fire one event."""
-        spec = WaitSpec(
+    def _wait_spec(self, *, stop_on_interrupt: bool) -> WaitSpec:
+        """The wait from this trigger's cursor until its deadline."""
+        return WaitSpec(
             run_id=self.run_id,
-            stop_on_interrupt=self.stop_on_interrupt,
+            stop_on_interrupt=stop_on_interrupt,
             deadline=self.deadline,
             last_sequence=self.last_sequence,
             poll_interval=self.poll_interval,
         )
-        hook = self._hook(self.retry)
+
+    def _wait_failed(self, error: Exception, wait: RunWait | None) -> RunWaitEvent:
+        """The event for a wait that ended without an outcome of the run: its deadline passed, or an error
+        retrying cannot fix (a rejected key, an unknown run...)."""
+        if isinstance(error, WaitTimeoutError):
+            self.log.warning("Deadline passed while waiting for OpenWOP run %s: %s", self.run_id, error)
+            return RunWaitEvent.timed_out(error)
+        self.log.error("Cannot wait for OpenWOP run %s: %s", self.run_id, error)
+        return RunWaitEvent.from_wait_error(self.run_id, error, wait.last_sequence if wait else self.last_sequence)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Wait, then fire one event."""
+        spec = self._wait_spec(stop_on_interrupt=self.stop_on_interrupt)
         wait: RunWait | None = None
         try:
-            async with hook.async_client() as client:
+            async with self._hook(self.retry).async_client() as client:
                 wait = RunWait(spec, client.retry, self.log)
                 self.log.info(
                     "Waiting for OpenWOP run %s at %s (%s)",
@@ -105,13 +115,8 @@ class OpenwopRunTrigger(BaseTrigger):
                     "from its first event" if self.last_sequence is None else f"after event {self.last_sequence}",
                 )
                 result = await wait.run_async(client)
-        except WaitTimeoutError as exc:
-            self.log.warning("Deadline passed while waiting for OpenWOP run %s: %s", self.run_id, exc)
-            event = RunWaitEvent.timed_out(exc)
-        except (OpenwopError, OpenwopConnectionError) as exc:
-            last = wait.last_sequence if wait else self.last_sequence
-            self.log.error("Cannot wait for OpenWOP run %s: %s", self.run_id, exc)
-            event = RunWaitEvent.from_wait_error(self.run_id, exc, last)
+        except (OpenwopError, OpenwopConnectionException) as exc:  # WaitTimeoutError is an OpenwopError
+            event = self._wait_failed(exc, wait)
         else:
             event = RunWaitEvent.from_result(result)
         yield TriggerEvent(event.to_payload())  # type: ignore[no-untyped-call]
@@ -125,7 +130,7 @@ class OpenwopRunTrigger(BaseTrigger):
         try:
             async with self._hook(_CANCEL_RETRY).async_client() as client:
                 result = await client.runs_cancel(self.run_id, reason="Airflow task killed while deferred")
-        except (OpenwopError, OpenwopConnectionError) as exc:
+        except (OpenwopError, OpenwopConnectionException) as exc:
             self.log.warning("Could not cancel OpenWOP run %s: %s", self.run_id, exc)
             return
         self.log.info(

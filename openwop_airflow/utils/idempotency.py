@@ -2,10 +2,8 @@
 
 The key is derived from the task instance (dag id, task id, Airflow run id, map index; *not* the try
 number), so every try of one task instance sends the same ``Idempotency-Key`` and the host replays the run
-it already started. That run may have ended badly, though, and a retry must then start afresh: the
-*generation* walk below follows ``key``, ``key:retry-1``, ``key:retry-2``... and stops at the first key
-that starts a new run, or whose run is still going or completed (reattach). Only runs that ended
-``failed``, ``cancelled`` (or in an unknown terminal status) move on to the next generation.
+it already started. Whether to reattach to that run or move on to a new key is ``openwop_core``'s rule
+(:mod:`openwop_core.reattach`); :func:`start_or_reattach` adapts it to the operators' ``start_run``.
 """
 
 from __future__ import annotations
@@ -15,12 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from openwop_core import NotFoundError, RunStatus
+from openwop_core.reattach import Attachment
+from openwop_core.reattach import start_or_reattach as _start_or_reattach
+
+__all__ = ["Attachment", "start_or_reattach", "task_instance_key"]
 
 #: Namespace of the task-instance keys (a fixed, arbitrary UUID: changing it would orphan in-flight retries).
 _NAMESPACE = uuid.UUID("1b0f7c44-3d0e-4c45-9a56-6f1b7d1e0a11")
-#: A task would need more retries than this to exhaust it; it only guards against a runaway loop.
-MAX_GENERATIONS = 1000
 
 
 def task_instance_key(context: Any, *, prefix: str = "airflow") -> str:
@@ -30,20 +29,13 @@ def task_instance_key(context: Any, *, prefix: str = "airflow") -> str:
     return f"{prefix}-{uuid.uuid5(_NAMESPACE, name)}"
 
 
-def generation_key(base_key: str, generation: int) -> str:
-    """The key of one generation: the base key itself, then ``<base>:retry-<n>``."""
-    return base_key if generation == 0 else f"{base_key}:retry-{generation}"
-
-
 @dataclass(frozen=True)
-class Attachment:
-    """Which run a task instance follows: a fresh one, or one an earlier try started (``reattached``)."""
+class _Seen:
+    """A start answer or a run read, as the operators' callables report them."""
 
     run_id: str
-    idempotency_key: str
-    generation: int
-    reattached: bool
-    status: str | None = None
+    replayed: bool = False
+    status: str = ""
 
 
 def start_or_reattach(
@@ -51,26 +43,28 @@ def start_or_reattach(
     status_of: Callable[[str], str],
     base_key: str,
     log: Any,
-) -> Attachment:
-    """Walk the generations of ``base_key``.
+) -> Attachment[Any]:
+    """Start under ``base_key`` (or a later key of its chain), reattaching as ``openwop_core`` decides, and
+    log what happened.
 
     ``start(key)`` starts (or replays) a run and returns ``(run_id, replayed)``; ``status_of(run_id)``
     reads a run's status (a run the host no longer knows counts as gone).
     """
-    for generation in range(MAX_GENERATIONS):
-        key = generation_key(base_key, generation)
-        run_id, replayed = start(key)
-        if not replayed:
-            return Attachment(run_id, key, generation, reattached=False)
-        try:
-            status = status_of(run_id)
-        except NotFoundError:
-            status = "gone"
-        if RunStatus.is_terminal(status) and not RunStatus.is_success(status):
-            log.info(
-                "OpenWOP run %s, started by an earlier try of this task, ended %s; starting a new run.", run_id, status
-            )
-            continue
-        log.info("Reattaching to OpenWOP run %s started by an earlier try of this task (status %s).", run_id, status)
-        return Attachment(run_id, key, generation, reattached=True, status=status)
-    raise RuntimeError(f"Gave up after {MAX_GENERATIONS} generations of idempotency key {base_key}.")
+
+    def start_with(key: str | None) -> _Seen:
+        return _Seen(*start(key or base_key))
+
+    attachment = _start_or_reattach(start_with, lambda run_id: _Seen(run_id, status=status_of(run_id)), base_key)
+    for skipped in attachment.skipped:
+        log.info(
+            "OpenWOP run %s, started by an earlier try of this task, ended %s; starting a new run.",
+            skipped.run_id,
+            skipped.status,
+        )
+    if attachment.reattached:
+        log.info(
+            "Reattaching to OpenWOP run %s started by an earlier try of this task (status %s).",
+            attachment.run_id,
+            attachment.status,
+        )
+    return attachment

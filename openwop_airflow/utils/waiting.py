@@ -8,25 +8,21 @@ progress event as it arrives. With ``poll_interval`` it reads the run's snapshot
 events, for hosts that offer neither SSE nor the poll endpoint.
 
 The decisions live in :class:`RunWait`; :meth:`RunWait.run_sync` and :meth:`RunWait.run_async` are the
-two thin drivers, identical but for ``await``. :class:`InterruptWait` reuses them to wait until one
-interrupt is no longer open (a task that asked a person in Airflow watches the run meanwhile), judged by
-``openwop_core``'s :class:`~openwop_core.InterruptWatch`.
+two thin drivers, identical but for ``await``
+(:class:`~openwop_airflow.hitl.interrupt_wait.InterruptWait` reuses them for one interrupt).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from openwop_core import (
     AsyncOpenwopClient,
-    InterruptWatch,
     OpenwopClient,
     OpenwopError,
-    PendingInterrupt,
     ProgressLines,
     RetryPolicy,
     RunEvent,
@@ -154,6 +150,15 @@ class RunWait:
         delay = float(self.spec.poll_interval or 0)
         return delay if remaining is None else min(delay, remaining)
 
+    def stream_arguments(self) -> dict[str, Any]:
+        """The arguments of the next ``wait_for_run`` (from the cursor, for what is left of the time)."""
+        return {
+            "timeout": self.remaining(),
+            "stop_on_interrupt": self.spec.stop_on_interrupt,
+            "last_sequence": self.last_sequence,
+            "on_event": self.on_event,
+        }
+
     # -- drivers -----------------------------------------------------------------------------------
 
     def run_sync(self, client: OpenwopClient) -> WaitResult:
@@ -166,13 +171,7 @@ class RunWait:
                         return result
                     time.sleep(self.poll_delay())
                     continue
-                return client.wait_for_run(
-                    self.spec.run_id,
-                    timeout=self.remaining(),
-                    stop_on_interrupt=self.spec.stop_on_interrupt,
-                    last_sequence=self.last_sequence,
-                    on_event=self.on_event,
-                )
+                return client.wait_for_run(self.spec.run_id, **self.stream_arguments())
             except OpenwopError as error:
                 time.sleep(self.after_error(error))
 
@@ -186,46 +185,6 @@ class RunWait:
                         return result
                     await asyncio.sleep(self.poll_delay())
                     continue
-                return await client.wait_for_run(
-                    self.spec.run_id,
-                    timeout=self.remaining(),
-                    stop_on_interrupt=self.spec.stop_on_interrupt,
-                    last_sequence=self.last_sequence,
-                    on_event=self.on_event,
-                )
+                return await client.wait_for_run(self.spec.run_id, **self.stream_arguments())
             except OpenwopError as error:
                 await asyncio.sleep(self.after_error(error))
-
-
-# -- one interrupt -------------------------------------------------------------------------------------
-
-
-class InterruptClosed(Exception):
-    """Raised inside a wait when the interrupt watched is no longer open (ends :class:`InterruptWait`)."""
-
-
-class InterruptWait(RunWait):
-    """Wait (resiliently, as :class:`RunWait`) until one interrupt is no longer open. ``spec`` should not
-    stop on interrupts: the run already waits on this one."""
-
-    def __init__(self, spec: WaitSpec, policy: RetryPolicy, log: Any, interrupt: PendingInterrupt) -> None:
-        super().__init__(spec, policy, log)
-        self.watch = InterruptWatch(interrupt)
-
-    def on_event(self, event: RunEvent) -> None:
-        """Log and advance the cursor; raises :class:`InterruptClosed` when the event closes the interrupt."""
-        super().on_event(event)
-        if not self.watch.observe(event):
-            raise InterruptClosed
-
-    def on_snapshot(self, snapshot: RunSnapshot) -> WaitResult | None:
-        """Polling mode: raises :class:`InterruptClosed` once the run no longer waits on the node."""
-        if not self.watch.allows(snapshot):
-            raise InterruptClosed
-        return super().on_snapshot(snapshot)
-
-    async def until_closed_async(self, client: AsyncOpenwopClient) -> RunSnapshot:
-        """Wait in the triggerer; returns the run's snapshot once the interrupt is closed."""
-        with contextlib.suppress(InterruptClosed):
-            await self.run_async(client)  # returns only when the run ended, which closes the interrupt too
-        return await client.runs_get(self.spec.run_id)

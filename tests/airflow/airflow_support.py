@@ -1,5 +1,11 @@
-"""Helpers for the Airflow provider tests (imported by tests and conftest; no side effects at import:
-the Airflow environment is set up by ``conftest.py`` before anything imports Airflow)."""
+"""The Airflow test home, for ``tests/airflow`` and ``tests/reliability/airflow`` alike: the test environment,
+the fixtures both suites' conftests register, and helpers that run real DAGs with ``dag.test()``, read what
+they left behind and answer questions through Airflow's REST API as a person does.
+
+Importing this module sets the environment (a throwaway Airflow home and SQLite database, every
+``AIRFLOW_*`` variable) before anything imports Airflow: each conftest imports it first, and it imports no
+Airflow at module level. Helpers shared by every environment live in ``shared_support`` (re-exported here).
+"""
 
 from __future__ import annotations
 
@@ -10,20 +16,97 @@ import json
 import logging
 import os
 import re
-import threading
-import time
-from collections.abc import Callable, Iterable, Iterator
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from shared_support import in_background as in_background  # re-exported: the Airflow tests' one import
+from shared_support import wait_until as wait_until
 
 from openwop_devhost import DevHost
 
 #: A distinctive API key: tests search captured logs, XComs and triggers for it.
 API_KEY = "owk-SECRET-7f3a9c2e-DO-NOT-LEAK"
 EXAMPLE_DAGS = Path(__file__).resolve().parents[2] / "example_dags" / "airflow"
+
+# -- the test environment (set once per process, at import, before Airflow is imported) ----------------
+
+#: The throwaway Airflow home of this test session (removed by the ``airflow_db`` fixture at its end).
+AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="openwop-airflow-tests-"))
+(AIRFLOW_HOME / "dags").mkdir()
+os.environ.update(
+    {
+        "AIRFLOW_HOME": str(AIRFLOW_HOME),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(AIRFLOW_HOME / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "False",
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+    }
+)
+for _name in [n for n in os.environ if n.startswith("AIRFLOW_CONN_")]:
+    del os.environ[_name]
+
+
+def mark_airflow_tests(items: list[pytest.Item], folder: Path) -> None:
+    """Mark every test under ``folder`` ``airflow`` and time it out with a thread (keeping the seconds of its
+    own ``timeout`` marker, else 300): Airflow's own ``execution_timeout`` uses SIGALRM, which pytest-timeout's
+    default signal method would clash with. The thread marker goes first, so it is the one pytest-timeout reads."""
+    for item in items:
+        if folder in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.airflow)
+            marker = item.get_closest_marker("timeout")
+            seconds = marker.args[0] if marker and marker.args else 300
+            item.add_marker(pytest.mark.timeout(seconds, method="thread"), append=False)
+
+
+# -- fixtures (each conftest imports them, which registers them for its folder) -------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def airflow_db() -> Iterator[Path]:
+    """The metadata database, created once per session (unless the other Airflow suite of the same session
+    already did); the Airflow home is removed at the end."""
+    from airflow.settings import engine
+    from airflow.utils import db
+    from sqlalchemy import inspect
+
+    if not inspect(engine).has_table("dag_run"):
+        db.resetdb()
+    yield AIRFLOW_HOME
+    shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def answers_readable_in_dag_test() -> Iterator[None]:
+    """``dag.test()`` serves a trigger's read of the answer given in Airflow, as a triggerer does (see
+    :func:`dag_test_serves_answer_reads`)."""
+    with dag_test_serves_answer_reads():
+        yield
+
+
+@pytest.fixture
+def devhost_workflows() -> Path | None:
+    """Extra workflow definitions for the ``devhost`` fixture's host (a suite's conftest overrides it)."""
+    return None
+
+
+@pytest.fixture
+def devhost(monkeypatch: pytest.MonkeyPatch, devhost_workflows: Path | None) -> Iterator[DevHost]:
+    """A local OpenWOP host for one test, with the distinctive key, wired in as ``openwop_default``
+    (AIRFLOW_CONN_OPENWOP_DEFAULT)."""
+    with DevHost(api_key=API_KEY, workflows_dir=devhost_workflows) as host:
+        monkeypatch.setenv("AIRFLOW_CONN_OPENWOP_DEFAULT", connection_json(host))
+        yield host
+
+
+# -- helpers -------------------------------------------------------------------------------------------
 
 
 def connection_json(host: DevHost, *, api_key: str | None = API_KEY, **extra: Any) -> str:
@@ -40,6 +123,20 @@ _DAG_COUNTER = iter(range(1_000_000))
 def unique_dag_id(prefix: str) -> str:
     """DAG ids must differ between tests: all tests share one metadata database."""
     return f"{prefix}_{os.getpid()}_{next(_DAG_COUNTER)}"
+
+
+def run_operator_dag(prefix: str, **op_kwargs: Any) -> Any:
+    """A DAG of one ``OpenwopRunOperator`` (task ``run``, ``op_kwargs`` its arguments) under a DAG id of its
+    own (:func:`unique_dag_id`), for :func:`run_dag`."""
+    import pendulum
+    from airflow.sdk import DAG
+
+    from openwop_airflow.operators.run import OpenwopRunOperator
+
+    start = pendulum.datetime(2024, 1, 1, tz="UTC")
+    with DAG(unique_dag_id(prefix), schedule=None, start_date=start, catchup=False) as dag:
+        OpenwopRunOperator(task_id="run", **op_kwargs)
+    return dag
 
 
 def _dagbag_module() -> Any:
@@ -176,37 +273,6 @@ def run_dag(dag: Any, capfd: pytest.CaptureFixture[str], **kwargs: Any) -> DagRu
     with captured_output(capfd) as texts:
         dag_run = dag.test(**kwargs)
     return DagRunResult(dag_run, texts[0])
-
-
-@contextlib.contextmanager
-def in_background(fn: Callable[[], None]) -> Iterator[threading.Thread]:
-    """Run ``fn`` in a thread during the block (test choreography: answer, stop the host...)."""
-    errors: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            fn()
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    yield thread
-    thread.join(timeout=60)
-    if errors:
-        raise errors[0]
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 30.0, interval: float = 0.02) -> Any:
-    """Poll ``predicate`` until it returns something truthy (test choreography only, never an assertion)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"condition not met within {timeout}s: {predicate}")
-        time.sleep(interval)
 
 
 def first_run(host: DevHost, workflow_id: str | None = None) -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from openwop_airflow.exceptions import OpenwopTriggerEventError
+from openwop_airflow.exceptions import OpenwopTriggerEventException
 from openwop_airflow.operators.run import OpenwopRunOperator
 from openwop_airflow.sensors.run import OpenwopRunSensor
-from openwop_airflow.utils.events import RunWaitEvent
+from openwop_airflow.utils.run_wait_event import RunWaitEvent
 
 GOOD = {
     "status": "interrupted",
@@ -38,7 +38,7 @@ def test_a_valid_payload_round_trips():
     ],
 )
 def test_malformed_payloads_are_rejected_with_what_arrived(payload, why):
-    with pytest.raises(OpenwopTriggerEventError) as excinfo:
+    with pytest.raises(OpenwopTriggerEventException) as excinfo:
         RunWaitEvent.from_payload(payload)
     assert f"OpenWOP trigger event is invalid ({why})" in str(excinfo.value)
     assert repr(payload)[:20] in str(excinfo.value)
@@ -53,7 +53,7 @@ def test_malformed_payloads_are_rejected_with_what_arrived(payload, why):
     ids=["operator", "sensor"],
 )
 def test_execute_complete_refuses_an_unknown_event_before_calling_the_host(task):
-    with pytest.raises(OpenwopTriggerEventError, match="status must be one of"):
+    with pytest.raises(OpenwopTriggerEventException, match="status must be one of"):
         task.execute_complete(context={}, event={"status": "unknown", "run_id": "run_1"})
 
 
@@ -86,5 +86,5 @@ def test_a_timeout_during_an_outage_round_trips_with_since_when():
 
     assert event.unreachable_since == 1_796_000_000.5
     assert event.to_payload() == payload
-    with pytest.raises(OpenwopTriggerEventError, match="unreachable_since must be a number"):
+    with pytest.raises(OpenwopTriggerEventException, match="unreachable_since must be a number"):
         RunWaitEvent.from_payload({**payload, "unreachable_since": "yesterday"})

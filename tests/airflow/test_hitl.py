@@ -33,11 +33,11 @@ from airflow_support import (
     wait_for_request,
 )
 
+from openwop_airflow.hitl import support as hitl
+from openwop_airflow.hitl.support import HitlSupport
 from openwop_airflow.operators.run import OpenwopRunOperator
 from openwop_airflow.triggers.hitl import OpenwopHumanInputTrigger
-from openwop_airflow.utils import hitl
-from openwop_airflow.utils.events import interrupt_to_dict
-from openwop_airflow.utils.hitl import HitlSupport
+from openwop_airflow.utils.interrupt_dict import interrupt_to_dict
 from openwop_core import OpenwopClient, resume
 from openwop_devhost import DevHost
 

@@ -11,45 +11,42 @@ from datetime import datetime, timezone
 import pytest
 from airflow_support import API_KEY, through_trigger_row
 
-from openwop_airflow.exceptions import OpenwopTriggerEventError
+from openwop_airflow.exceptions import OpenwopTriggerEventException
+from openwop_airflow.hitl.events import HumanInputEvent
+from openwop_airflow.hitl.forms import AnswerNotUsableError, request_for, resume_value_for
+from openwop_airflow.hitl.question import AskedQuestion
 from openwop_airflow.triggers.hitl import OpenwopHumanInputTrigger
-from openwop_airflow.utils.events import HumanInputEvent
-from openwop_airflow.utils.hitl_forms import AnswerNotUsable, request_for, resume_value_for
-from openwop_core import OpenwopClient
+from openwop_airflow.utils.interrupt_dict import interrupt_from_dict, interrupt_to_dict
+from openwop_core import OpenwopClient, PendingInterrupt
 
 RUN_URL = "https://openwop.example.test/ui/runs/run_1"
-APPROVAL = {
-    "run_id": "run_1",
-    "node_id": "gate",
-    "interrupt_id": "int_1",
-    "kind": "approval",
-    "title": "Ship release 4.2?",
-    "data": {"title": "Ship release 4.2?", "description": "Changelog attached.", "actions": ["accept", "reject"]},
-    "actions": ["accept", "reject"],
-    "questions": [],
-    "resume_schema": {"type": "object", "required": ["action"]},
-}
-CLARIFICATION = {
-    "run_id": "run_1",
-    "node_id": "clarify",
-    "interrupt_id": "int_2",
-    "kind": "clarification",
-    "title": "Which region?",
-    "data": {},
-    "actions": [],
-    "questions": [
-        {"id": "region", "question": "Which region?"},
-        {"id": "replicas", "question": "How many replicas?", "schema": {"type": "integer", "minimum": 1}},
-    ],
-}
-EXTERNAL = {
-    "run_id": "run_1",
-    "node_id": "wait",
-    "interrupt_id": "int_3",
-    "kind": "external",
-    "title": "Payment received?",
-    "data": {},
-    "resume_schema": {
+APPROVAL = PendingInterrupt(
+    run_id="run_1",
+    node_id="gate",
+    interrupt_id="int_1",
+    kind="approval",
+    data={"title": "Ship release 4.2?", "description": "Changelog attached.", "actions": ["accept", "reject"]},
+    resume_schema={"type": "object", "required": ["action"]},
+)
+CLARIFICATION = PendingInterrupt(
+    run_id="run_1",
+    node_id="clarify",
+    interrupt_id="int_2",
+    kind="clarification",
+    data={
+        "questions": [
+            {"id": "region", "question": "Which region?"},
+            {"id": "replicas", "question": "How many replicas?", "schema": {"type": "integer", "minimum": 1}},
+        ]
+    },
+)
+EXTERNAL = PendingInterrupt(
+    run_id="run_1",
+    node_id="wait",
+    interrupt_id="int_3",
+    kind="external",
+    data={"title": "Payment received?"},
+    resume_schema={
         "type": "object",
         "required": ["amount"],
         "properties": {
@@ -57,7 +54,12 @@ EXTERNAL = {
             "reference": {"type": "string", "default": "n/a"},
         },
     },
-}
+)
+
+
+def changed(interrupt: PendingInterrupt, data: dict | None = None, **fields) -> PendingInterrupt:
+    """``interrupt`` with some fields and some of its ``data`` changed."""
+    return interrupt.model_copy(update={**fields, "data": {**interrupt.data, **(data or {})}})
 
 
 def answer(options: list[str], params: dict | None = None, who: str | None = "ada") -> HumanInputEvent:
@@ -87,19 +89,18 @@ def test_an_approval_is_its_actions_and_an_optional_feedback_field():
 
 
 def test_other_approval_actions_are_offered_by_name():
-    request = request_for({**APPROVAL, "actions": ["accept", "request-changes", "reject"]}, run_url=RUN_URL)
+    three = changed(APPROVAL, {"actions": ["accept", "request-changes", "reject"]})
+    request = request_for(three, run_url=RUN_URL)
     assert request.options == ["Approve", "Request changes", "Reject"]
-    value = resume_value_for(
-        {**APPROVAL, "actions": ["accept", "request-changes", "reject"]}, answer(["Request changes"])
-    )
+    value = resume_value_for(three, answer(["Request changes"]))
     assert value["action"] == "request-changes"
 
 
 def test_the_same_question_asked_again_is_the_same_request_and_a_different_one_is_not():
     """A loop back asks with a new interrupt id: same request. Another title: another request."""
     first = request_for(APPROVAL, run_url=RUN_URL, workflow_id="release")
-    again = request_for({**APPROVAL, "interrupt_id": "int_9"}, run_url=RUN_URL, workflow_id="release")
-    other = request_for({**APPROVAL, "title": "Ship release 4.3?"}, run_url=RUN_URL, workflow_id="release")
+    again = request_for(changed(APPROVAL, interrupt_id="int_9"), run_url=RUN_URL, workflow_id="release")
+    other = request_for(changed(APPROVAL, {"title": "Ship release 4.3?"}), run_url=RUN_URL, workflow_id="release")
 
     assert again.fingerprint() == first.fingerprint()
     assert other.fingerprint() != first.fingerprint()
@@ -113,7 +114,7 @@ def test_an_approval_answer_records_who_and_when():
 
 @pytest.mark.parametrize("options", [[], ["Approve", "Reject"], ["Maybe"]])
 def test_an_approval_needs_exactly_one_known_decision(options):
-    with pytest.raises(AnswerNotUsable, match="choose one of Approve, Reject"):
+    with pytest.raises(AnswerNotUsableError, match="choose one of Approve, Reject"):
         resume_value_for(APPROVAL, answer(options))
 
 
@@ -127,7 +128,7 @@ def test_a_clarification_is_a_form_of_its_questions():
     value = resume_value_for(CLARIFICATION, answer(["Submit"], {"region": "eu-west", "replicas": 3}))
     assert value["answers"] == [{"id": "region", "answer": "eu-west"}, {"id": "replicas", "answer": 3}]
     assert (value["decidedBy"], value["decidedAt"]) == ("ada", "2026-01-02T03:04:05+00:00")
-    with pytest.raises(AnswerNotUsable, match="question replicas was not answered"):
+    with pytest.raises(AnswerNotUsableError, match="question replicas was not answered"):
         resume_value_for(CLARIFICATION, answer(["Submit"], {"region": "eu-west", "replicas": None}))
 
 
@@ -144,18 +145,18 @@ def test_a_resume_schema_becomes_typed_fields_and_the_answer_an_object():
 
 
 def test_a_schema_without_extra_properties_gets_no_responder_fields():
-    strict = {**EXTERNAL, "resume_schema": {**EXTERNAL["resume_schema"], "additionalProperties": False}}
+    strict = changed(EXTERNAL, resume_schema={**(EXTERNAL.resume_schema or {}), "additionalProperties": False})
     assert resume_value_for(strict, answer(["Submit"], {"amount": 1})) == {"amount": 1}
 
 
 def test_without_a_schema_one_answer_field_takes_json_or_text():
-    bare = {**EXTERNAL, "resume_schema": None}
+    bare = changed(EXTERNAL, resume_schema=None)
     request = request_for(bare, run_url=RUN_URL)
 
     assert list(request.params) == ["answer"]
     assert resume_value_for(bare, answer(["Submit"], {"answer": '{"paid": true}'}))["paid"] is True
     assert resume_value_for(bare, answer(["Submit"], {"answer": "paid in cash"})) == "paid in cash"
-    with pytest.raises(AnswerNotUsable, match="the answer is empty"):
+    with pytest.raises(AnswerNotUsableError, match="the answer is empty"):
         resume_value_for(bare, answer(["Submit"], {"answer": " "}))
 
 
@@ -180,12 +181,17 @@ def test_events_that_resume_the_task_are_read_and_checked():
         ({"chosen_options": [], "responded_by_user": "ada"}, "responded_by_user must be an object"),
         (HumanInputEvent.closed_payload("run_1", "", None), "run_status missing"),
     ):
-        with pytest.raises(OpenwopTriggerEventError, match=why):
+        with pytest.raises(OpenwopTriggerEventException, match=why):
             HumanInputEvent.from_payload(bad)
 
 
 def test_trigger_serialises_to_plain_json_without_the_key():
-    ask = {"interrupt": APPROVAL, "last_sequence": 4, "deadline": None, "response_deadline": 1_900_000_000.0}
+    ask = {
+        "interrupt": interrupt_to_dict(APPROVAL),
+        "last_sequence": 4,
+        "deadline": None,
+        "response_deadline": 1_900_000_000.0,
+    }
     trigger = OpenwopHumanInputTrigger(ti_id="0190-ti", ask=ask, retry={"max_attempts": 2}, cancel_on_kill=True)
     classpath, kwargs = trigger.serialize()
 
@@ -197,14 +203,42 @@ def test_trigger_serialises_to_plain_json_without_the_key():
     assert (rebuilt.run_id, rebuilt.last_sequence, rebuilt.response_deadline) == ("run_1", 4, 1_900_000_000.0)
 
 
+def test_the_question_kept_while_waiting_never_holds_the_interrupt_token():
+    """The ``ask`` state lives in trigger rows and ``next_kwargs``: the token (a credential) stays out of it,
+    and the question read back is the same one, answered by run and node."""
+    token = "itok-never-stored-4711"
+    asked = AskedQuestion(interrupt=changed(EXTERNAL, token=token), last_sequence=3)
+    stored = asked.to_json()
+
+    assert token not in json.dumps(stored)
+    back = AskedQuestion.from_json(json.loads(json.dumps(stored)))
+    assert back.interrupt.token is None
+    assert back.interrupt == changed(EXTERNAL, token=None)
+    assert (back.run_id, back.last_sequence) == (asked.run_id, 3)
+
+
 def test_trigger_on_kill_cancels_the_run_when_nobody_answered(devhost):
     """A user killed the deferred task (nobody answered in Airflow): the run is cancelled."""
     with OpenwopClient(devhost.base_url, api_key=API_KEY) as client:
         run_id = client.runs_create("conformance-approval", {}).run_id
         devhost.wait_for_status(run_id, {"waiting-approval"})
-    ask = {"interrupt": {**APPROVAL, "run_id": run_id}, "last_sequence": None, "deadline": None}
+    ask = {"interrupt": interrupt_to_dict(changed(APPROVAL, run_id=run_id)), "last_sequence": None, "deadline": None}
     trigger = OpenwopHumanInputTrigger(ti_id="0190-ti", ask=ask, cancel_on_kill=True)
 
     asyncio.run(trigger.on_kill())
 
     assert devhost.get_run(run_id)["status"] == "cancelled"
+
+
+def test_an_interrupt_crosses_airflow_as_json_and_comes_back_typed():
+    """What goes to XCom, trigger kwargs and events is plain JSON; read back, it is the same interrupt
+    (``title``, ``actions`` and ``questions`` derive from its data). A dict without a node is refused."""
+    for interrupt in (APPROVAL, CLARIFICATION, EXTERNAL):
+        as_json = interrupt_to_dict(interrupt)
+        assert json.loads(json.dumps(as_json)) == as_json
+        assert interrupt_from_dict(as_json) == interrupt
+    assert interrupt_to_dict(APPROVAL)["actions"] == ["accept", "reject"]
+    assert interrupt_to_dict(CLARIFICATION)["title"] == "Which region?"
+    assert interrupt_from_dict({"node_id": "gate"}, run_id="run_1").kind == "custom"
+    with pytest.raises(ValueError, match="nodeId"):
+        interrupt_from_dict({"run_id": "run_1", "kind": "approval"})

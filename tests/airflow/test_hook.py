@@ -12,10 +12,12 @@ import pytest
 from airflow.sdk import Connection
 from airflow_support import API_KEY, AirflowUser, connection_json
 
-from openwop_airflow.exceptions import OpenwopConnectionError
-from openwop_airflow.hooks.connection import settings_from_connection
+from openwop_airflow.exceptions import OpenwopConnectionException
+from openwop_airflow.get_provider_info import CONN_FIELDS
+from openwop_airflow.hooks.connection import KNOWN_EXTRAS, settings_from_connection
 from openwop_airflow.hooks.openwop import OpenwopHook
 from openwop_core import RetryPolicy
+from openwop_core.settings import CA_BUNDLE, MAX_ATTEMPTS, STREAM_IDLE_TIMEOUT, TIMEOUT, VERIFY
 
 
 def settings(**fields):
@@ -82,6 +84,21 @@ def test_run_url_defaults_to_the_api_document():
         ({"host": "h.example", "schema": "ftp"}, "'my_conn': schema 'ftp' is not a URL scheme"),
         ({"host": "https://h", "extra": {"timeout": "soon"}}, "'my_conn': extra \"timeout\" must be a positive number"),
         ({"host": "https://h", "extra": {"timeout": -1}}, "'my_conn': extra \"timeout\" must be a positive number"),
+        ({"host": "https://h", "extra": {"timeout": 0}}, "'my_conn': extra \"timeout\" must be a positive number"),
+        ({"host": "https://h", "extra": {"timeout": True}}, "'my_conn': extra \"timeout\" must be a positive number"),
+        (
+            {"host": "https://h", "extra": {"stream_idle_timeout": "0"}},
+            "'my_conn': extra \"stream_idle_timeout\" must be a positive number of seconds, got '0'.",
+        ),
+        (
+            {"host": "https://h", "extra": {"verify": False, "ca_bundle": certifi.where()}},
+            '\'my_conn\': extra "verify" is off but extra "ca_bundle" is set; they contradict each other, keep one',
+        ),
+        (
+            {"host": "https://h", "extra": {"headers": {"X A": "v"}}},
+            "'my_conn': headers: 'X A' is not a valid HTTP header name",
+        ),
+        ({"host": "https://h", "extra": {"retry": "[1]"}}, "'my_conn': extra \"retry\" must be an object such as"),
         ({"host": "https://h", "extra": {"verify": 3}}, "'my_conn': extra \"verify\" must be true or false"),
         ({"host": "https://h", "extra": {"ca_bundle": "/nope.pem"}}, "'my_conn': extra \"ca_bundle\": no CA bundle"),
         ({"host": "https://h", "extra": {"retry": {"max_attempts": 0}}}, "'my_conn': retry settings are invalid"),
@@ -95,9 +112,28 @@ def test_run_url_defaults_to_the_api_document():
     ],
 )
 def test_bad_connections_name_the_connection_and_the_field(fields, message):
-    with pytest.raises(OpenwopConnectionError) as excinfo:
+    with pytest.raises(OpenwopConnectionException) as excinfo:
         settings(**fields)
     assert message in str(excinfo.value)
+
+
+def test_the_connection_form_is_derived_from_the_core_description():
+    """Label, help, bounds and checkbox default of each form field come from ``openwop_core.settings``."""
+    for setting in (TIMEOUT, STREAM_IDLE_TIMEOUT, MAX_ATTEMPTS, VERIFY, CA_BUNDLE):
+        field = CONN_FIELDS[setting.name]
+        assert field["label"] == setting.label
+        assert field["description"].startswith(setting.help)
+    assert "Default 30." in CONN_FIELDS["timeout"]["description"]
+    # "greater than 0": the exact bound, and the minimum the form's number box reads (it took 0 before)
+    assert CONN_FIELDS["timeout"]["schema"]["exclusiveMinimum"] == 0 == CONN_FIELDS["timeout"]["schema"]["minimum"]
+    assert CONN_FIELDS["max_attempts"]["schema"]["maximum"] == MAX_ATTEMPTS.le == 100
+    assert CONN_FIELDS["verify"]["schema"]["default"] is True
+    assert set(CONN_FIELDS) <= KNOWN_EXTRAS
+
+
+def test_text_from_forms_and_variables_is_read_by_the_same_rules():
+    result = settings(host="https://h", extra={"timeout": " 7.5 ", "verify": "off", "max_attempts": "3"})
+    assert (result.timeout, result.verify, result.retry.max_attempts) == (7.5, False, 3)
 
 
 def test_unknown_extras_are_reported(capfd, monkeypatch, devhost):
@@ -108,7 +144,7 @@ def test_unknown_extras_are_reported(capfd, monkeypatch, devhost):
 
 
 def test_missing_connection_says_how_to_define_it():
-    with pytest.raises(OpenwopConnectionError) as excinfo:
+    with pytest.raises(OpenwopConnectionException) as excinfo:
         OpenwopHook("no_such_conn").get_conn()
     assert "OpenWOP connection 'no_such_conn' is not defined" in str(excinfo.value)
     assert "AIRFLOW_CONN_NO_SUCH_CONN" in str(excinfo.value)
@@ -119,14 +155,17 @@ def test_extra_that_is_not_json_names_the_connection(monkeypatch):
     variable (as if it were unset), and the hook says the variable could not be read."""
     monkeypatch.setenv("AIRFLOW_CONN_BROKEN", json.dumps({"conn_type": "openwop", "host": "https://h", "extra": "{"}))
     with pytest.raises(
-        OpenwopConnectionError, match=r"'broken': (extra is not valid JSON|Airflow could not read AIRFLOW_CONN_BROKEN)"
+        OpenwopConnectionException,
+        match=r"'broken': (extra is not valid JSON|Airflow could not read AIRFLOW_CONN_BROKEN)",
     ):
         OpenwopHook("broken").get_conn()
 
 
 def test_a_connection_variable_airflow_cannot_parse_is_named_not_called_missing(monkeypatch):
     monkeypatch.setenv("AIRFLOW_CONN_GARBLED", '{"conn_type": "openwop", "host": ')
-    with pytest.raises(OpenwopConnectionError, match="'garbled': Airflow could not read AIRFLOW_CONN_GARBLED; set it"):
+    with pytest.raises(
+        OpenwopConnectionException, match="'garbled': Airflow could not read AIRFLOW_CONN_GARBLED; set it"
+    ):
         OpenwopHook("garbled").get_conn()
 
 
@@ -134,7 +173,7 @@ def test_bad_api_key_format_names_the_connection(monkeypatch):
     monkeypatch.setenv(
         "AIRFLOW_CONN_SPACEY", json.dumps({"conn_type": "openwop", "host": "https://h", "password": "a b"})
     )
-    with pytest.raises(OpenwopConnectionError) as excinfo:
+    with pytest.raises(OpenwopConnectionException) as excinfo:
         OpenwopHook("spacey").get_conn()
     assert "'spacey' is not usable: api_key contains whitespace" in str(excinfo.value)
 

@@ -4,20 +4,8 @@ application backend), emulated by the local host's ``interrupt_token_shape`` fau
 
 from __future__ import annotations
 
-import pendulum
 import pytest
-from airflow.sdk import DAG
-from airflow_support import run_dag, unique_dag_id
-
-from openwop_airflow.operators.run import OpenwopRunOperator
-
-START = pendulum.datetime(2024, 1, 1, tz="UTC")
-
-
-def make_dag(prefix: str, **op_kwargs) -> DAG:
-    with DAG(unique_dag_id(prefix), schedule=None, start_date=START, catchup=False) as dag:
-        OpenwopRunOperator(task_id="run", **op_kwargs)
-    return dag
+from airflow_support import run_dag, run_operator_dag
 
 
 @pytest.mark.parametrize("shape", ["reference-host", "app-backend"])
@@ -26,7 +14,7 @@ def test_interrupt_xcom_carries_the_token_real_hosts_report(devhost, capfd, defe
     """Issue #12, item 22: hosts that report the token as ``interruptToken`` (in ``node.suspended``) or only
     in the snapshot's ``interrupt``: the ``interrupt`` XCom carries it, and no log line shows it."""
     devhost.set_faults(interrupt_token_shape=shape)
-    dag = make_dag(
+    dag = run_operator_dag(
         "run_token", workflow_id="conformance-interrupt-external-event", on_interrupt="return", deferrable=deferrable
     )
     result = run_dag(dag, capfd)

@@ -17,13 +17,12 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from airflow_support import API_KEY, connection_json
+from airflow_support import API_KEY, connection_json, wait_until
 from process_hygiene import start_process, stop_process_tree
 
 from openwop_devhost import DevHost
@@ -179,14 +178,8 @@ class Deployment:
 
 
 def wait_for(what: str, predicate, deployment: Deployment, timeout: float) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}\n{deployment.diagnosis()}")
-        time.sleep(0.5)
+    """``wait_until`` polling every 0.5 s; on a timeout the deployment's diagnosis follows the message."""
+    return wait_until(predicate, timeout, interval=0.5, what=what, detail=deployment.diagnosis)
 
 
 @pytest.fixture(scope="module")

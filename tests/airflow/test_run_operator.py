@@ -9,17 +9,11 @@ from datetime import timedelta
 import pendulum
 import pytest
 from airflow.sdk import DAG
-from airflow_support import API_KEY, connection_json, run_dag, unique_dag_id
+from airflow_support import API_KEY, connection_json, run_dag, run_operator_dag, unique_dag_id
 
 from openwop_airflow.operators.run import OpenwopRunOperator
 
 START = pendulum.datetime(2024, 1, 1, tz="UTC")
-
-
-def make_dag(prefix: str, **op_kwargs) -> DAG:
-    with DAG(unique_dag_id(prefix), schedule=None, start_date=START, catchup=False) as dag:
-        OpenwopRunOperator(task_id="run", **op_kwargs)
-    return dag
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferred"])
@@ -28,7 +22,7 @@ def test_run_returns_outputs_and_publishes_run_id_and_url(devhost, capfd, monkey
     monkeypatch.setenv(
         "AIRFLOW_CONN_OPENWOP_DEFAULT", connection_json(devhost, ui_base_url="https://ui.example.test/app")
     )
-    dag = make_dag(
+    dag = run_operator_dag(
         "run_outputs",
         workflow_id="conformance-identity",
         inputs={"payload": {"dag": "{{ dag.dag_id }}", "n": 3}},
@@ -50,7 +44,7 @@ def test_run_returns_outputs_and_publishes_run_id_and_url(devhost, capfd, monkey
 
 def test_deferred_wait_logs_remote_progress(devhost, capfd):
     """While deferred, the trigger logs each node as it completes (describe_event lines)."""
-    dag = make_dag("run_progress", workflow_id="conformance-delay", inputs={"delayMs": 1200}, deferrable=True)
+    dag = run_operator_dag("run_progress", workflow_id="conformance-delay", inputs={"delayMs": 1200}, deferrable=True)
     result = run_dag(dag, capfd)
 
     assert result.state == "success"
@@ -82,7 +76,7 @@ def test_inputs_from_json_template_file(devhost, capfd, tmp_path):
 @pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferred"])
 def test_failed_run_fails_the_task_with_the_remote_error(devhost, capfd, deferrable):
     """A failed run fails the task; the message carries the remote error code and message."""
-    dag = make_dag("run_failure", workflow_id="conformance-failure", deferrable=deferrable)
+    dag = run_operator_dag("run_failure", workflow_id="conformance-failure", deferrable=deferrable)
     result = run_dag(dag, capfd)
 
     assert result.state == "failed"
@@ -97,7 +91,9 @@ def test_failed_run_fails_the_task_with_the_remote_error(devhost, capfd, deferra
 @pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferred"])
 def test_on_interrupt_return_pushes_the_interrupt(devhost, capfd, deferrable):
     """on_interrupt='return': the task succeeds while the run waits, with the interrupt in XCom."""
-    dag = make_dag("run_return", workflow_id="conformance-approval", on_interrupt="return", deferrable=deferrable)
+    dag = run_operator_dag(
+        "run_return", workflow_id="conformance-approval", on_interrupt="return", deferrable=deferrable
+    )
     result = run_dag(dag, capfd)
 
     assert result.state == "success"
@@ -115,7 +111,9 @@ def test_on_interrupt_return_pushes_the_interrupt(devhost, capfd, deferrable):
 
 def test_on_interrupt_fail_fails_and_leaves_the_run_waiting(devhost, capfd):
     """on_interrupt='fail': the task fails naming the node and kind; the run is left waiting."""
-    dag = make_dag("run_fail_on_interrupt", workflow_id="conformance-approval", on_interrupt="fail", deferrable=True)
+    dag = run_operator_dag(
+        "run_fail_on_interrupt", workflow_id="conformance-approval", on_interrupt="fail", deferrable=True
+    )
     result = run_dag(dag, capfd)
 
     assert result.state == "failed"
@@ -127,7 +125,9 @@ def test_on_interrupt_fail_fails_and_leaves_the_run_waiting(devhost, capfd):
 
 def test_wait_for_completion_false_returns_the_run_id(devhost, capfd):
     """wait_for_completion=False returns the run id right after the start."""
-    dag = make_dag("run_no_wait", workflow_id="conformance-delay", inputs={"delayMs": 5000}, wait_for_completion=False)
+    dag = run_operator_dag(
+        "run_no_wait", workflow_id="conformance-delay", inputs={"delayMs": 5000}, wait_for_completion=False
+    )
     result = run_dag(dag, capfd)
 
     assert result.state == "success"
@@ -139,7 +139,7 @@ def test_wait_for_completion_false_returns_the_run_id(devhost, capfd):
 def test_poll_interval_on_a_host_without_sse(devhost, capfd):
     """With poll_interval the operator reads snapshots (works against a host whose /events answers 404)."""
     devhost.set_faults(sse_unavailable=True)
-    dag = make_dag(
+    dag = run_operator_dag(
         "run_polling",
         workflow_id="conformance-delay",
         inputs={"delayMs": 800},
@@ -155,7 +155,7 @@ def test_poll_interval_on_a_host_without_sse(devhost, capfd):
 @pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferred"])
 def test_timeout_cancels_the_remote_run(devhost, capfd, deferrable):
     """``timeout`` passing fails the task and cancels the run (best effort, logged)."""
-    dag = make_dag(
+    dag = run_operator_dag(
         "run_timeout",
         workflow_id="conformance-cancellable",
         inputs={"delayMs": 60000},
@@ -176,7 +176,7 @@ def test_timeout_cancels_the_remote_run(devhost, capfd, deferrable):
 def test_execution_timeout_cancels_the_remote_run(devhost, capfd, deferrable):
     """``execution_timeout`` cancels the run too: in the worker through on_kill, while deferred through the
     deadline handed to the trigger (handled in execute_complete)."""
-    dag = make_dag(
+    dag = run_operator_dag(
         "run_exec_timeout",
         workflow_id="conformance-cancellable",
         inputs={"delayMs": 60000},
@@ -193,7 +193,7 @@ def test_execution_timeout_cancels_the_remote_run(devhost, capfd, deferrable):
 
 def test_cancel_on_kill_false_leaves_the_run_running(devhost, capfd):
     """With cancel_on_kill=False a timeout fails the task but leaves the run alone."""
-    dag = make_dag(
+    dag = run_operator_dag(
         "run_timeout_keep",
         workflow_id="conformance-cancellable",
         inputs={"delayMs": 60000},

@@ -206,7 +206,7 @@ async def test_failed_run_fires_an_error_event_with_the_remote_error(devhost):
     ("conn", "expected"),
     [
         ({"api_key": "wrong-key"}, "unauthenticated"),
-        ({"missing": True}, "OpenwopConnectionError"),
+        ({"missing": True}, "OpenwopConnectionException"),
     ],
     ids=["rejected-key", "missing-connection"],
 )

@@ -17,9 +17,9 @@ import httpx
 import pendulum
 import pytest
 from airflow.sdk import DAG, Connection
-from airflow_support import API_KEY, AirflowUser, run_dag, unique_dag_id
+from airflow_support import API_KEY, AirflowUser, run_dag, run_operator_dag, unique_dag_id
 
-from openwop_airflow.exceptions import OpenwopConnectionError
+from openwop_airflow.exceptions import OpenwopConnectionException
 from openwop_airflow.get_provider_info import UI_FIELD_BEHAVIOUR, form_field_behaviour
 from openwop_airflow.hooks.connection import settings_from_connection
 from openwop_airflow.operators.fork import OpenwopForkRunOperator
@@ -34,12 +34,6 @@ def settings(**fields):
     extra = fields.pop("extra", None)
     conn = Connection(conn_id="my_conn", conn_type="openwop", extra=json.dumps(extra) if extra else None, **fields)
     return settings_from_connection(conn, json.loads(conn.extra) if conn.extra else {})
-
-
-def one_task_dag(prefix: str, **op_kwargs) -> DAG:
-    with DAG(unique_dag_id(prefix), schedule=None, start_date=START, catchup=False) as dag:
-        OpenwopRunOperator(task_id="run", **op_kwargs)
-    return dag
 
 
 # -- item 9: a base URL ending in /v1, or with a path prefix -------------------------------------------
@@ -65,7 +59,7 @@ def test_a_host_ending_in_v1_gives_a_run_url_xcom_and_extra_link_that_open_the_r
         "AIRFLOW_CONN_OPENWOP_DEFAULT",
         json.dumps({"conn_type": "openwop", "host": devhost.base_url + "/v1/", "password": API_KEY}),
     )
-    result = run_dag(one_task_dag("v1_host", workflow_id="conformance-noop"), capfd)
+    result = run_dag(run_operator_dag("v1_host", workflow_id="conformance-noop"), capfd)
 
     assert result.state == "success"
     (run_id,) = devhost.run_ids()
@@ -86,7 +80,7 @@ def test_a_scheme_less_host_on_a_plain_http_host_fails_at_once_naming_the_fix(de
         "AIRFLOW_CONN_OPENWOP_DEFAULT",
         json.dumps({"conn_type": "openwop", "host": "127.0.0.1", "port": int(port), "password": API_KEY}),
     )
-    result = run_dag(one_task_dag("no_scheme", workflow_id="conformance-noop", retries=0), capfd)
+    result = run_dag(run_operator_dag("no_scheme", workflow_id="conformance-noop", retries=0), capfd)
 
     assert result.state == "failed"
     assert f"the host has no scheme, so https://127.0.0.1:{port} is used" in result.output
@@ -104,7 +98,7 @@ def test_the_uri_forms_the_docs_show_reach_a_plain_http_host(devhost, capfd, mon
         "host-with-scheme": f"openwop://http://:{API_KEY}@127.0.0.1:{port}",
     }[form]
     monkeypatch.setenv("AIRFLOW_CONN_OPENWOP_DEFAULT", uri)
-    result = run_dag(one_task_dag("uri_form", workflow_id="conformance-noop"), capfd)
+    result = run_dag(run_operator_dag("uri_form", workflow_id="conformance-noop"), capfd)
 
     assert result.state == "success"
     (run_id,) = devhost.run_ids()
@@ -149,7 +143,7 @@ def test_resolve_refuses_a_token_a_template_rendered_from_none_before_any_reques
 def test_a_question_parked_under_dag_test_ends_at_its_response_timeout(devhost, capfd):
     """``dag.test()`` (``airflow dags test``) runs no scheduler, which is what ends a parked question at its
     ``response_timeout``; the task enforces it itself there: the task fails and the run is cancelled."""
-    dag = one_task_dag(
+    dag = run_operator_dag(
         "parked_timeout", workflow_id="conformance-approval", on_interrupt="ask_in_airflow", response_timeout=3
     )
     result = run_dag(dag, capfd)
@@ -157,7 +151,7 @@ def test_a_question_parked_under_dag_test_ends_at_its_response_timeout(devhost, 
     assert result.state == "failed"
     (run_id,) = devhost.run_ids()
     assert "airflow dags test runs no scheduler" in result.output
-    assert "OpenwopHumanInputTimeout: Nobody answered the question" in result.output
+    assert "OpenwopHumanInputTimeoutException: Nobody answered the question" in result.output
     assert devhost.get_run(run_id)["status"] in ("cancelled", "cancelling")
 
 
@@ -213,7 +207,7 @@ def test_sigterm_ends_airflow_dags_test_while_a_question_is_parked(devhost, tmp_
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["inline", "deferred"])
 def test_a_failed_run_names_its_failed_node_in_every_mode(devhost, capfd, deferrable):
-    result = run_dag(one_task_dag("failed_node", workflow_id="conformance-failure", deferrable=deferrable), capfd)
+    result = run_dag(run_operator_dag("failed_node", workflow_id="conformance-failure", deferrable=deferrable), capfd)
 
     assert result.state == "failed"
     assert "Intentional conformance failure (node fail)" in result.output
@@ -227,7 +221,7 @@ def test_a_branch_fork_without_from_seq_fails_when_the_dag_is_parsed():
 
 
 def test_a_missing_ca_file_given_in_verify_names_verify():
-    with pytest.raises(OpenwopConnectionError, match=r"extra \"verify\": no CA bundle at '/nope\.pem'"):
+    with pytest.raises(OpenwopConnectionException, match=r"extra \"verify\": no CA bundle at '/nope\.pem'"):
         settings(host="https://h", extra={"verify": "/nope.pem"})
 
 
@@ -243,14 +237,14 @@ def test_the_form_asks_for_the_port_in_its_own_field():
 
 def test_a_port_in_the_base_url_that_disagrees_with_the_port_field_is_refused():
     assert settings(host="http://127.0.0.1:3737", port=3737).base_url == "http://127.0.0.1:3737"
-    with pytest.raises(OpenwopConnectionError, match="says port 3737 but the port field says 3738"):
+    with pytest.raises(OpenwopConnectionException, match="says port 3737 but the port field says 3738"):
         settings(host="http://127.0.0.1:3737", port=3738)
 
 
 def test_a_schema_that_contradicts_the_hosts_scheme_is_refused():
     """``openwop://http://:KEY@host:1/openwop`` puts ``openwop`` in the schema; ignoring it lost the prefix."""
     assert settings(host="http://h.example", schema="http").base_url == "http://h.example"
-    with pytest.raises(OpenwopConnectionError, match="schema 'openwop' contradicts the scheme written in the host"):
+    with pytest.raises(OpenwopConnectionException, match="schema 'openwop' contradicts the scheme written in the host"):
         settings(host="http://h.example", schema="openwop")
 
 

@@ -14,11 +14,9 @@ import time
 
 import pendulum
 import pytest
-from airflow.sdk import DAG
 from airflow.triggers.base import TriggerEvent
-from airflow_support import connection_json, in_background, run_dag, unique_dag_id, wait_until
+from airflow_support import connection_json, in_background, run_dag, run_operator_dag, wait_until
 
-from openwop_airflow.operators.run import OpenwopRunOperator
 from openwop_airflow.triggers.run import OpenwopRunTrigger
 from openwop_core import OpenwopClient
 from openwop_devhost import DevHost
@@ -83,12 +81,6 @@ async def test_trigger_timeout_during_an_outage_says_since_when_the_host_was_unr
     assert "503" in event.payload["error"]["message"]
 
 
-def make_dag(prefix: str, **op_kwargs) -> DAG:
-    with DAG(unique_dag_id(prefix), schedule=None, start_date=START, catchup=False) as dag:
-        OpenwopRunOperator(task_id="run", **op_kwargs)
-    return dag
-
-
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferred"])
 def test_task_succeeds_for_a_run_that_finished_during_a_503_burst(devhost, capfd, monkeypatch, deferrable):
@@ -96,7 +88,7 @@ def test_task_succeeds_for_a_run_that_finished_during_a_503_burst(devhost, capfd
     ``timeout`` (before the fix the stream's backoff outlasted it and the task timed out)."""
     monkeypatch.setenv("AIRFLOW_CONN_OPENWOP_DEFAULT", connection_json(devhost, retry=SLOW_STREAM))
     devhost.set_faults(fail_requests=[{"route": EVENTS_ROUTE, "status": 503, "count": 12}])
-    dag = make_dag(
+    dag = run_operator_dag(
         "run_burst", workflow_id="conformance-delay", inputs={"delayMs": 1500}, timeout=40, deferrable=deferrable
     )
     result = run_dag(dag, capfd)
@@ -114,7 +106,7 @@ def test_host_outage_past_the_timeout_is_reported_as_an_outage(devhost, capfd, m
     monkeypatch.setenv(
         "AIRFLOW_CONN_OPENWOP_DEFAULT", connection_json(devhost, retry={"max_attempts": 2, "initial_backoff": 0.2})
     )
-    dag = make_dag(
+    dag = run_operator_dag(
         "run_outage",
         workflow_id="conformance-cancellable",
         inputs={"delayMs": 60000},
@@ -140,7 +132,7 @@ def test_host_outage_past_the_timeout_is_reported_as_an_outage(devhost, capfd, m
 def test_timeout_tells_one_story(devhost, capfd, deferrable):
     """``timeout=2``: the task fails with the run's last state and its fate, and no chained error that
     says the opposite (``Timed out after 0s ... The run goes on on the host``)."""
-    dag = make_dag(
+    dag = run_operator_dag(
         "run_timeout_story",
         workflow_id="conformance-cancellable",
         inputs={"delayMs": 60000},

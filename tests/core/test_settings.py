@@ -6,7 +6,8 @@ import warnings
 
 import pytest
 
-from openwop_core import AsyncOpenwopClient, ConfigurationError, InsecureTransportWarning, OpenwopClient
+from openwop_core import AsyncOpenwopClient, ConfigurationError, InsecureTransportWarning, OpenwopClient, RetryPolicy
+from openwop_core.settings import API_KEY, CLIENT_SETTINGS, MAX_ATTEMPTS, TIMEOUT, VERIFY, verify_option
 
 KEY = "sk-live-SETTINGS-SECRET-123"
 
@@ -55,7 +56,10 @@ def test_bad_api_keys(api_key: object, expected: str) -> None:
     [
         ({"timeout": 0}, "timeout must be a positive number"),
         ({"timeout": "10"}, "timeout must be a positive number"),
-        ({"verify": "/no/such/ca.pem"}, "no CA bundle at that path"),
+        ({"timeout": float("nan")}, "timeout must be a positive number of seconds, got nan"),
+        ({"connect_timeout": True}, "connect_timeout must be a positive number of seconds, got True"),
+        ({"stream_idle_timeout": -1}, "stream_idle_timeout must be a positive number of seconds"),
+        ({"verify": "/no/such/ca.pem"}, "verify: no CA bundle at '/no/such/ca.pem' on this machine; pass an existing"),
         ({"verify": 3}, "verify must be True, False"),
         ({"retry": {"max_attempts": 0}}, "not a valid retry policy"),
         ({"headers": {"Authorization": "Bearer x"}}, "api_key="),
@@ -132,3 +136,60 @@ def test_warns_when_a_key_would_cross_the_network_in_clear() -> None:
         OpenwopClient("http://localhost:3737", api_key=KEY).close()
         OpenwopClient("https://openwop.example.com", api_key=KEY).close()
         OpenwopClient("http://openwop.example.com").close()  # no key, nothing to leak
+
+
+# -- the one description of each setting ----------------------------------------------------------------
+
+
+def test_the_client_defaults_and_the_retry_policy_come_from_the_description():
+    with OpenwopClient("http://127.0.0.1:1") as client:
+        assert client.settings.timeout == TIMEOUT.default
+        assert client.retry.max_attempts == MAX_ATTEMPTS.default
+    field = RetryPolicy.model_fields["max_attempts"]
+    assert field.title == MAX_ATTEMPTS.label
+    with pytest.raises(ValueError, match="less than or equal to 100"):
+        RetryPolicy(max_attempts=101)
+
+
+@pytest.mark.parametrize(
+    ("value", "text", "expected"),
+    [(12, False, 12.0), ("12", True, 12.0), (" 0.5 ", True, 0.5), (float("inf"), False, float("inf"))],
+)
+def test_a_number_setting_reads_numbers_and_with_text_numbers_written_as_text(value, text, expected):
+    assert TIMEOUT.check(value, text=text) == expected
+
+
+@pytest.mark.parametrize("value", [0, -1, "12", True, float("nan"), None, [30]])
+def test_a_number_setting_refuses_the_rest_naming_the_field_and_the_rule(value):
+    with pytest.raises(ConfigurationError, match=r"^my timeout must be a positive number of seconds, got "):
+        TIMEOUT.check(value, shown="my timeout")
+
+
+def test_switches_bounds_and_secrets_in_messages():
+    assert VERIFY.check("off", text=True) is False
+    assert MAX_ATTEMPTS.check("7", text=True) == 7
+    with pytest.raises(ConfigurationError, match="max_attempts must be a whole number from 1 to 100, got 101"):
+        MAX_ATTEMPTS.check(101)
+    with pytest.raises(ConfigurationError, match="verify must be true or false, got 'maybe'"):
+        VERIFY.check("maybe", text=True)
+    with pytest.raises(ConfigurationError) as caught:
+        API_KEY.check(3)
+    assert "3" not in str(caught.value)  # a secret setting's value is never echoed
+
+
+def test_every_setting_has_a_label_a_help_text_and_a_json_schema():
+    for setting in CLIENT_SETTINGS:
+        assert setting.label and setting.help.endswith("."), setting.name
+        assert setting.json_schema()["type"][0] in ("string", "number", "integer", "boolean", "object")
+    assert TIMEOUT.json_schema() == {"type": ["number", "null"], "exclusiveMinimum": 0}
+    assert API_KEY.json_schema()["format"] == "password"
+
+
+def test_tls_verification_off_with_a_ca_bundle_is_refused_naming_both_fields():
+    assert verify_option(True, "/ca.pem") == "/ca.pem"
+    assert verify_option(False, None) is False
+    with pytest.raises(ConfigurationError) as caught:
+        verify_option(False, "/ca.pem", names=("verify_tls", "ca_bundle_path"))
+    message = str(caught.value)
+    assert "verify_tls is off but ca_bundle_path is set" in message
+    assert "keep one: turn verify_tls on" in message and "or clear ca_bundle_path" in message

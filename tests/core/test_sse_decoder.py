@@ -1,4 +1,5 @@
-"""The frame-level SSE decoder against httpx-sse: for the same bytes, split anywhere, the same events."""
+"""The frame-level SSE decoder against httpx-sse (a test-only dependency, the reference): for the same bytes,
+split anywhere, events with the same fields."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ import random
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
+import httpx_sse
 import pytest
 import respx
-from httpx_sse import EventSource, ServerSentEvent, SSEError
+from httpx_sse import EventSource
 
 from openwop_core import AsyncOpenwopClient, OpenwopClient, ResponseFormatError
-from openwop_core.sse import SSEDecoder, aiter_sse_batches, iter_sse_batches
+from openwop_core.sse import ServerSentEvent, SSEDecoder, SSEError, aiter_sse_batches, iter_sse_batches
 
 Fields = tuple[str, str, str, int | None]
 
@@ -35,11 +37,12 @@ def response(chunks: list[bytes], content_type: str = "text/event-stream") -> ht
     return httpx.Response(200, headers={"content-type": content_type}, stream=Chunks(chunks))
 
 
-def fields(events: list[ServerSentEvent]) -> list[Fields]:
+def fields(events: list[ServerSentEvent] | list[httpx_sse.ServerSentEvent]) -> list[Fields]:
+    """The fields of each event: ours and httpx-sse's are different classes, compared by value."""
     return [(e.event, e.data, e.id, e.retry) for e in events]
 
 
-def httpx_sse(chunks: list[bytes], content_type: str = "text/event-stream") -> list[Fields]:
+def reference(chunks: list[bytes], content_type: str = "text/event-stream") -> list[Fields]:
     """The reference: httpx-sse's public ``EventSource`` over the same chunks."""
     return fields(list(EventSource(response(chunks, content_type)).iter_sse()))
 
@@ -143,7 +146,7 @@ def test_generated_streams_split_anywhere_decode_as_httpx_sse_does(slow_events: 
         rng = random.Random(seed)
         body = stream(rng)
         chunks = split(rng, body)
-        expected = httpx_sse(chunks)
+        expected = reference(chunks)
         assert ours(chunks) == expected, f"seed {seed}: {body!r} in chunks {chunks!r}"
         total += len(expected)
     assert total > 15000
@@ -155,7 +158,7 @@ def test_the_benchmark_stream_takes_only_the_fast_path(slow_events: list[int]) -
         f'id: {i}\nevent: log.appended\ndata: {{"type":"log.appended","sequence":{i}}}\n\n'.encode() for i in range(50)
     )
     chunks = split(random.Random(7), body)
-    assert ours(chunks) == httpx_sse(chunks)
+    assert ours(chunks) == reference(chunks)
     assert slow_events[0] == 0
 
 
@@ -174,24 +177,24 @@ def test_canonical_frames_and_the_last_event_id_persisting() -> None:
 def test_an_id_with_nul_is_ignored_in_both_paths() -> None:
     body = b"id: 1\ndata: a\n\nid: 2\x003\ndata: b\n\nid: 4\x00\nevent: e\ndata: c\n\n"
     expected = [("message", "a", "1", None), ("message", "b", "1", None), ("e", "c", "1", None)]
-    assert ours([body]) == httpx_sse([body]) == expected
+    assert ours([body]) == reference([body]) == expected
 
 
 def test_one_space_after_the_colon_is_dropped_not_more() -> None:
     body = b"id:  5\nevent:x\ndata:  two\n\n"
-    assert ours([body]) == httpx_sse([body]) == [("x", " two", " 5", None)]
+    assert ours([body]) == reference([body]) == [("x", " two", " 5", None)]
 
 
 def test_comments_retry_multiline_data_and_unknown_fields() -> None:
     body = b": keepalive\n\nretry: 2500\nfoo: bar\ndata: a\ndata\ndata: c\n\n"
-    assert ours([body]) == httpx_sse([body]) == [("message", "a\n\nc", "", 2500)]
+    assert ours([body]) == reference([body]) == [("message", "a\n\nc", "", 2500)]
 
 
 def test_crlf_and_cr_endings_split_between_cr_and_lf() -> None:
     chunks = [b"id: 1\r", b"\ndata: a\r\n\r", b"\ndata: b\r\r", b"data: c\r", b"\r"]
     assert (
         ours(chunks)
-        == httpx_sse(chunks)
+        == reference(chunks)
         == [
             ("message", "a", "1", None),
             ("message", "b", "1", None),
@@ -209,24 +212,24 @@ def test_a_frame_ending_in_cr_is_dispatched_without_waiting_for_the_next_chunk()
 def test_a_character_split_across_chunks() -> None:
     data = "é€😀".encode()
     chunks = [b"data: " + data[:1], data[1:4], data[4:8], data[8:] + b"\n\n"]
-    assert ours(chunks) == httpx_sse(chunks) == [("message", "é€😀", "", None)]
+    assert ours(chunks) == reference(chunks) == [("message", "é€😀", "", None)]
 
 
 def test_a_bom_is_kept_as_httpx_sse_keeps_it() -> None:
     body = "\ufeffdata: first\n\ndata: second\n\n".encode()
-    assert ours([body]) == httpx_sse([body]) == [("message", "second", "", None)]
+    assert ours([body]) == reference([body]) == [("message", "second", "", None)]
 
 
 def test_an_unterminated_last_frame_is_dropped() -> None:
     chunks = [b"data: whole\n\n", b"id: 9\ndata: half\n"]
-    assert ours(chunks) == httpx_sse(chunks) == [("message", "whole", "", None)]
+    assert ours(chunks) == reference(chunks) == [("message", "whole", "", None)]
 
 
 def test_extra_blank_lines_dispatch_empty_events_once_an_id_is_set() -> None:
     body = b"\n\ndata: a\n\n\n\nid: 3\ndata: b\n\n\n\n\n"
     assert (
         ours([body])
-        == httpx_sse([body])
+        == reference([body])
         == [
             ("message", "a", "", None),
             ("message", "b", "3", None),
@@ -243,19 +246,22 @@ def test_the_charset_of_the_content_type_is_honoured() -> None:
     assert fields(next(b for b in iter_sse_batches(response([body], content_type)) if b)) == [
         ("message", "café", "", None)
     ]
-    assert httpx_sse([body], content_type) == [("message", "café", "", None)]
+    assert reference([body], content_type) == [("message", "café", "", None)]
 
 
-def test_a_body_that_is_not_an_event_stream_is_refused() -> None:
-    with pytest.raises(SSEError, match="application/json"):
+def test_a_body_that_is_not_an_event_stream_is_refused_as_httpx_sse_refuses_it() -> None:
+    with pytest.raises(SSEError, match="application/json") as refused:
         next(iter_sse_batches(response([b"{}"], "application/json")))
+    assert isinstance(refused.value, ResponseFormatError)
+    with pytest.raises(httpx_sse.SSEError, match="application/json"):
+        reference([b"{}"], "application/json")
 
 
 async def test_the_async_batches_are_the_sync_ones() -> None:
     chunks = split(random.Random(3), stream(random.Random(3)))
     batches = [fields(batch) async for batch in aiter_sse_batches(response(chunks))]
     assert batches == [fields(batch) for batch in iter_sse_batches(response(chunks))]
-    assert [f for batch in batches for f in batch] == httpx_sse(chunks)
+    assert [f for batch in batches for f in batch] == reference(chunks)
 
 
 # -- through the clients ----------------------------------------------------------------------------------

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from httpx_sse import ServerSentEvent
 
 from openwop_core import AuthenticationError, EventPage, RetryPolicy, ServerError
 from openwop_core.errors import ResponseFormatError, TransportError
+from openwop_core.sse import ServerSentEvent
 from openwop_core.streaming import EventStreamState, StreamIdleError
 
 

@@ -8,13 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from openwop_devhost.engine.tokens import TokenExpired, TokenInvalid, TokenSigner
+from openwop_devhost.engine.walk import GraphWalk
 from openwop_devhost.errors import ApiError
 from openwop_devhost.faults import FailRule
-from openwop_devhost.routing import resolve
-from openwop_devhost.sse import parse_buffer_ms, parse_stream_modes
-from openwop_devhost.tokens import TokenExpired, TokenInvalid, TokenSigner
-from openwop_devhost.walk import GraphWalk
-from openwop_devhost.workflows import builtin_workflows, parse_workflow
+from openwop_devhost.http.routing import resolve
+from openwop_devhost.http.sse import parse_buffer_ms, parse_stream_modes
+from openwop_devhost.workflows.catalogue import builtin_workflows
+from openwop_devhost.workflows.loading import parse_workflow
 
 ids = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=40)
 

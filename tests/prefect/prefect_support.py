@@ -1,15 +1,32 @@
-"""Helpers for the Prefect tests: read what Prefect recorded (logs, artifacts, flow runs), run a flow in
-a background thread, and answer paused flow runs the way a person in the Prefect UI does."""
+"""The Prefect test home, for ``tests/prefect`` and ``tests/reliability/prefect`` alike: the test environment,
+the fixtures both suites' conftests register (one offline Prefect server per session, a local OpenWOP host
+per test, a responder), and helpers that read what Prefect recorded (logs, artifacts, flow runs) and answer
+paused flow runs the way a person in the Prefect UI does.
+
+Importing this module first sets Prefect's environment (a throwaway ``PREFECT_HOME``), which Prefect reads
+when it is imported: each conftest imports it before anything else imports Prefect. Helpers shared by every
+environment live in ``shared_support`` (re-exported here).
+"""
 
 from __future__ import annotations
 
-import contextvars
-import threading
+import functools
+import os
+import tempfile
+
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="openwop-prefect-home-")
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "WARNING")
+
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import pytest
+import shared_support
 from prefect import get_client
 from prefect.client.schemas.filters import (
     ArtifactFilter,
@@ -23,6 +40,11 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import FlowRun, StateType
 from prefect.flow_runs import resume_flow_run
 from prefect.logging.handlers import APILogHandler
+from prefect.testing.utilities import prefect_test_harness
+from shared_support import in_thread as in_thread  # re-exported: the Prefect tests' one import
+
+from openwop_devhost import DevHost
+from openwop_prefect import OpenwopCredentials
 
 #: A distinctive key: the secrecy tests search every output for it.
 SECRET_KEY = "owk-SECRET-7f3a9c-do-not-print"
@@ -76,32 +98,8 @@ def new_running_flow_runs(before: set[UUID]) -> list[FlowRun]:
     return [run for run in flow_runs_in_state(StateType.RUNNING) if run.id not in before]
 
 
-def wait_until(condition: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
-    """Poll ``condition`` until it returns something truthy; fail the test after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
-def in_thread(fn: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
-    """Start ``fn`` in a thread that shares this context (Prefect's settings live in context variables);
-    the dict receives ``result`` or ``error``."""
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["result"] = fn()
-        except BaseException as exc:
-            box["error"] = exc
-
-    thread = threading.Thread(target=contextvars.copy_context().run, args=(target,), daemon=True)
-    thread.start()
-    return thread, box
+#: ``shared_support.wait_until`` polling every 0.1 s: each poll here is a round trip to the Prefect server.
+wait_until = functools.partial(shared_support.wait_until, interval=0.1)
 
 
 class Responder:
@@ -143,3 +141,67 @@ class Responder:
         self._thread.join(self.timeout + 5)
         if "error" in self._box:
             raise self._box["error"]
+
+
+def mark_prefect_tests(items: list[pytest.Item], folder: Path) -> None:
+    """Mark every test under ``folder`` ``prefect`` (the marker declared in pyproject)."""
+    for item in items:
+        if folder in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.prefect)
+
+
+# -- fixtures (each conftest imports them, which registers them for its folder) -------------------------
+
+#: Whether this session's Prefect server runs already (the other Prefect suite's conftest started it).
+_server_running = False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_server() -> Iterator[None]:
+    """One temporary Prefect server (SQLite) for the whole session, ~10-13 s to start: the first Prefect
+    suite of the session starts it, the other one reuses it."""
+    global _server_running
+    if _server_running:
+        yield
+        return
+    with prefect_test_harness(server_startup_timeout=90):
+        _server_running = True
+        try:
+            yield
+        finally:
+            _server_running = False
+
+
+@pytest.fixture
+def devhost_workflows() -> Path | None:
+    """Extra workflow definitions for the ``host`` fixture (a suite's conftest overrides it)."""
+    return None
+
+
+@pytest.fixture
+def host(devhost_workflows: Path | None) -> Iterator[DevHost]:
+    """A fresh local OpenWOP host per test, with the distinctive API key."""
+    with DevHost(api_key=SECRET_KEY, workflows_dir=devhost_workflows) as devhost:
+        yield devhost
+
+
+@pytest.fixture
+def credentials(host: DevHost) -> OpenwopCredentials:
+    """Credentials for ``host`` (two attempts per request keeps failure tests quick)."""
+    return OpenwopCredentials(base_url=host.base_url, api_key=host.api_key, retry_attempts=2, timeout=10)
+
+
+@pytest.fixture
+def responder() -> Iterator[Callable[..., Responder]]:
+    """``responder([answer, ...])`` starts a background :class:`Responder` for this test."""
+    started: list[Responder] = []
+
+    def start(answers: list[dict[str, Any]], timeout: float = 60.0) -> Responder:
+        helper = Responder(answers, timeout)
+        started.append(helper)
+        return helper
+
+    yield start
+    for helper in started:
+        helper.answers.clear()
+        helper.join()

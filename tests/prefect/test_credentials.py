@@ -15,6 +15,7 @@ from prefect_support import SECRET_KEY, flow_run_artifacts, flow_run_logs, read_
 from pydantic import ValidationError
 
 from openwop_core import ConfigurationError
+from openwop_core.settings import CA_BUNDLE, MAX_ATTEMPTS, TIMEOUT, VERIFY
 from openwop_prefect import OpenwopCredentials, OpenwopWorkflow, run_openwop_workflow
 
 
@@ -30,6 +31,30 @@ def test_block_form_has_titles_descriptions_and_a_secret_field():
     assert str(OpenwopCredentials._logo_url).startswith("https://")
     assert str(OpenwopCredentials._documentation_url).endswith("/docs/prefect.md")
     assert OpenwopWorkflow.get_block_type_slug() == "openwop-workflow"
+
+
+def test_block_fields_are_derived_from_the_core_description():
+    """Title, help, default and bounds of each field come from ``openwop_core.settings``: they cannot drift."""
+    properties = OpenwopCredentials.model_json_schema()["properties"]
+    for field, setting in (
+        ("timeout", TIMEOUT),
+        ("verify_tls", VERIFY),
+        ("ca_bundle_path", CA_BUNDLE),
+        ("retry_attempts", MAX_ATTEMPTS),
+    ):
+        assert properties[field]["title"] == setting.label
+        assert properties[field]["description"] == setting.help
+        assert properties[field].get("default") == setting.default
+    assert properties["timeout"]["exclusiveMinimum"] == TIMEOUT.gt
+    assert (properties["retry_attempts"]["minimum"], properties["retry_attempts"]["maximum"]) == (1, 100)
+
+
+def test_block_takes_what_the_client_takes(host):
+    """The core's bounds are the block's: up to 100 attempts (the block stopped at 20), a timeout written as text."""
+    credentials = OpenwopCredentials(base_url=host.base_url, retry_attempts=100, timeout="12.5")
+    with credentials.get_client() as client:
+        assert client.retry.max_attempts == 100
+        assert client.settings.timeout == 12.5
 
 
 def test_saved_and_loaded_block_reaches_the_host(host):
@@ -88,7 +113,7 @@ def test_tls_settings_reach_the_client(tmp_path, host):
     insecure = OpenwopCredentials(base_url=host.base_url, verify_tls=False)
     assert insecure.get_client().settings.verify is False
     missing = OpenwopCredentials(base_url=host.base_url, ca_bundle_path=str(tmp_path / "nope.pem"))
-    with pytest.raises(ConfigurationError, match="no CA bundle at that path"):
+    with pytest.raises(ConfigurationError, match=r"ca_bundle_path: no CA bundle at '.*nope\.pem' on this machine"):
         missing.get_client()
     headers = OpenwopCredentials(base_url=host.base_url, headers={"X-Team": "data"}).get_client()
     assert headers.settings.headers == {"X-Team": "data"}

@@ -21,7 +21,7 @@ from prefect_support import (
 from openwop_core import OpenwopClient, resume
 from openwop_prefect import (
     OpenwopInterruptRequired,
-    OpenwopInterruptTimeout,
+    OpenwopInterruptTimedOut,
     OpenwopRunFailed,
     OpenwopRunResult,
     run_openwop_workflow,
@@ -192,7 +192,7 @@ def test_a_pause_ends_at_once_when_the_interrupt_closes_on_the_host(credentials,
 
 
 def test_nobody_answering_in_time_fails_the_flow_and_cancels_the_run(credentials, host):
-    with pytest.raises(OpenwopInterruptTimeout) as caught:
+    with pytest.raises(OpenwopInterruptTimedOut) as caught:
         run_openwop_workflow(credentials, "conformance-approval", interrupt_timeout=2, check_interval=1)
 
     assert "Nobody answered OpenWOP run" in str(caught.value)
@@ -204,7 +204,7 @@ def test_nobody_answering_in_time_fails_the_flow_and_cancels_the_run(credentials
 
 def test_the_flows_timeout_running_out_during_a_pause_is_named_as_the_limit(credentials, host):
     """interrupt_timeout is an hour, the flow's timeout a few seconds: the error names ``timeout``."""
-    with pytest.raises(OpenwopInterruptTimeout) as caught:
+    with pytest.raises(OpenwopInterruptTimedOut) as caught:
         run_openwop_workflow(credentials, "conformance-approval", timeout=4, check_interval=1)
 
     message = str(caught.value)

@@ -16,13 +16,13 @@ from openwop_prefect import (
     afork_openwop_run,
     aget_openwop_run,
     aresolve_openwop_interrupt,
-    await_for_openwop_run,
     cancel_openwop_run,
     create_openwop_run,
     fork_openwop_run,
     get_openwop_run,
     resolve_openwop_interrupt,
     wait_for_openwop_run,
+    wait_for_openwop_run_async,
 )
 from openwop_prefect.tasks import retry_if_transient
 
@@ -56,7 +56,7 @@ async def test_async_twins_in_an_async_flow(credentials, host):
     @flow
     async def pipeline():
         run_id = await acreate_openwop_run(credentials, "conformance-identity", {"payload": {"n": 1}})
-        result = await await_for_openwop_run(credentials, run_id)
+        result = await wait_for_openwop_run_async(credentials, run_id)
         snapshot = await aget_openwop_run(credentials, run_id)
         cancel = await acancel_openwop_run(credentials, run_id, reason="already done")
         return result, snapshot, cancel
@@ -87,11 +87,11 @@ async def test_answering_an_interrupt_with_async_tasks(credentials, host):
     @flow
     async def pipeline():
         run_id = await acreate_openwop_run(credentials, "conformance-clarification")
-        waiting = await await_for_openwop_run(credentials, run_id, stop_on_interrupt=True)
+        waiting = await wait_for_openwop_run_async(credentials, run_id, stop_on_interrupt=True)
         await aresolve_openwop_interrupt(
             credentials, run_id, waiting.interrupt.node_id, resume.clarification({"q1": "red"})
         )
-        return await await_for_openwop_run(credentials, run_id, last_sequence=waiting.last_sequence)
+        return await wait_for_openwop_run_async(credentials, run_id, last_sequence=waiting.last_sequence)
 
     result = await pipeline()
 
@@ -131,7 +131,7 @@ async def test_async_fork_task(credentials, host):
     @flow
     async def pipeline():
         run_id = await acreate_openwop_run(credentials, "conformance-noop")
-        await await_for_openwop_run(credentials, run_id)
+        await wait_for_openwop_run_async(credentials, run_id)
         return await afork_openwop_run(credentials, run_id)
 
     fork_id = await pipeline()
@@ -158,6 +158,56 @@ def test_a_retried_task_reattaches_to_the_run_its_first_attempt_started(credenti
 
     assert attempts == [run_id, run_id]
     assert host.runs_created() == 1
+
+
+def test_a_retried_fork_task_reattaches_to_the_fork_its_first_attempt_made(credentials, host):
+    attempts = []
+
+    @task(retries=1, retry_delay_seconds=0)
+    def fork_then_crash(source_id):
+        fork_id = fork_openwop_run.fn(credentials, source_id, mode="replay")  # the task's code, in this task run
+        attempts.append(fork_id)
+        if len(attempts) == 1:
+            raise RuntimeError("worker lost after the fork was made")
+        return fork_id
+
+    @flow
+    def pipeline():
+        source_id = create_openwop_run(credentials, "conformance-identity", {"payload": {"v": 1}})
+        wait_for_openwop_run(credentials, source_id)
+        return source_id, fork_then_crash(source_id)
+
+    source_id, fork_id = pipeline()
+
+    assert attempts == [fork_id, fork_id]
+    assert host.runs_created() == 2  # the source and ONE fork
+    assert host.run_ids() == [source_id, fork_id]
+
+
+async def test_a_retried_async_fork_task_forks_afresh_after_its_fork_failed(credentials, host):
+    attempts = []
+
+    @task(retries=1, retry_delay_seconds=0)
+    async def fork_wait_then_crash(source_id):
+        fork_id = await afork_openwop_run.fn(credentials, source_id, mode="replay")
+        attempts.append(fork_id)
+        await wait_for_openwop_run_async.fn(credentials, fork_id, raise_on_failure=False)
+        if len(attempts) == 1:
+            raise RuntimeError("worker lost after the fork failed")
+        return fork_id
+
+    @flow
+    async def pipeline():
+        source_id = await acreate_openwop_run(credentials, "conformance-failure")
+        await wait_for_openwop_run_async(credentials, source_id, raise_on_failure=False)
+        return await fork_wait_then_crash(source_id)
+
+    await pipeline()
+
+    first, second = attempts
+    assert first != second  # the failed fork of the first attempt is not reattached
+    assert host.runs_created() == 3  # the source and one fork per attempt
+    assert host.get_run(first)["status"] == "failed"
 
 
 def test_create_task_retries_transient_errors_but_not_a_missing_workflow(credentials, host):
@@ -194,13 +244,13 @@ async def test_async_wait_after_an_answer_sees_the_run_ask_again(credentials, ho
     @flow
     async def pipeline():
         run_id = await acreate_openwop_run(credentials, "conformance-approval-reject-loopback")
-        first = await await_for_openwop_run(credentials, run_id, stop_on_interrupt=True)
+        first = await wait_for_openwop_run_async(credentials, run_id, stop_on_interrupt=True)
         await aresolve_openwop_interrupt(credentials, run_id, "gate", resume.approval("reject"))
-        second = await await_for_openwop_run(
+        second = await wait_for_openwop_run_async(
             credentials, run_id, stop_on_interrupt=True, last_sequence=first.last_sequence
         )
         await aresolve_openwop_interrupt(credentials, run_id, "gate", resume.approval("accept"))
-        final = await await_for_openwop_run(credentials, run_id, last_sequence=second.last_sequence)
+        final = await wait_for_openwop_run_async(credentials, run_id, last_sequence=second.last_sequence)
         return first, second, final
 
     first, second, final = await pipeline()

@@ -23,9 +23,10 @@ from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+from shared_support import wait_until as wait_until  # re-exported: the reliability tests' one import
 
 from openwop_devhost import create_app
-from openwop_devhost.events import admits
+from openwop_devhost.engine.events import admits
 from openwop_devhost.server import bind_socket
 
 # -- how big a run is --------------------------------------------------------------------------------
@@ -461,15 +462,3 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def wait_until(predicate: Any, timeout: float = 30.0, interval: float = 0.01) -> Any:
-    """Poll ``predicate`` until it returns something truthy (choreography only, never an assertion)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"condition not met within {timeout}s")
-        time.sleep(interval)

@@ -19,7 +19,7 @@ from airflow.sdk.exceptions import AirflowException
 from airflow_support import API_KEY, connection_json
 from reliability_support import WORKFLOWS_DIR, free_port, token_secret_part
 
-from openwop_airflow.exceptions import OpenwopConnectionError, OpenwopTriggerEventError
+from openwop_airflow.exceptions import OpenwopConnectionException, OpenwopTriggerEventException
 from openwop_airflow.hooks.openwop import OpenwopHook
 from openwop_airflow.operators.fork import OpenwopForkRunOperator
 from openwop_airflow.operators.interrupts import OpenwopResolveInterruptOperator
@@ -77,6 +77,9 @@ class Scene:
                 "extra": {"max_attempts": 1},
             },
             "rel_timeout": connection_json(host, timeout="soon"),
+            "rel_timeout_zero": connection_json(host, timeout=0),
+            "rel_no_bundle": connection_json(host, ca_bundle="/nonexistent/ca.pem"),
+            "rel_attempts": connection_json(host, max_attempts=101),
             "rel_auth_header": connection_json(host, headers={"Authorization": "Bearer x"}),
             "rel_verify_both": connection_json(host, verify=False, ca_bundle=__file__),
             "rel_retry": connection_json(host, retry={"max_attempts": 0}),
@@ -160,27 +163,34 @@ def fork_op(**kwargs: Any) -> Callable[[Scene], Any]:
 # fmt: off
 ROWS = [
     # -- the connection ---------------------------------------------------------------------------
-    Row("connection not defined", hook("rel_nowhere"), OpenwopConnectionError,
+    Row("connection not defined", hook("rel_nowhere"), OpenwopConnectionException,
         ("'rel_nowhere' is not defined",), ("create it in the UI (type OpenWOP)", "AIRFLOW_CONN_REL_NOWHERE")),
-    Row("connection without a host", hook("rel_no_host"), OpenwopConnectionError,
+    Row("connection without a host", hook("rel_no_host"), OpenwopConnectionException,
         ("has no host",), ("set host to the OpenWOP base URL",)),
-    Row("connection schema that is not a URL scheme", hook("rel_ftp_schema"), OpenwopConnectionError,
+    Row("connection schema that is not a URL scheme", hook("rel_ftp_schema"), OpenwopConnectionException,
         ("schema 'ftp' is not a URL scheme",), ("leave it empty (https) or set http or https",)),
-    Row("connection host with a wrong scheme", hook("rel_ftp_host"), OpenwopConnectionError,
+    Row("connection host with a wrong scheme", hook("rel_ftp_host"), OpenwopConnectionException,
         ("'rel_ftp_host' is not usable", "uses 'ftp'"), ("http or https",)),
-    Row("connection host that is a malformed URL", hook("rel_no_hostname"), OpenwopConnectionError,
+    Row("connection host that is a malformed URL", hook("rel_no_hostname"), OpenwopConnectionException,
         ("has no host name",), ("write it as 'https://openwop.example.com'",)),
-    Row("connection key with a 'Bearer ' prefix", hook("rel_bearer"), OpenwopConnectionError,
+    Row("connection key with a 'Bearer ' prefix", hook("rel_bearer"), OpenwopConnectionException,
         ("starts with 'Bearer '",), ("pass the key alone",)),
-    Row("connection timeout that is not a number", hook("rel_timeout"), OpenwopConnectionError,
+    Row("connection timeout that is not a number", hook("rel_timeout"), OpenwopConnectionException,
         ('extra "timeout"', "'soon'"), ("positive number of seconds",)),
-    Row("connection headers setting Authorization", hook("rel_auth_header"), OpenwopConnectionError,
+    Row("connection headers setting Authorization", hook("rel_auth_header"), OpenwopConnectionException,
         ("must not set Authorization",), ("put the API key in the password field",)),
-    Row("connection with verify off and a CA bundle", hook("rel_verify_both"), OpenwopConnectionError,
-        ("contradict each other",), ("keep one",)),
-    Row("connection retry policy out of range", hook("rel_retry"), OpenwopConnectionError,
+    Row("connection timeout of zero (the form allowed it)", hook("rel_timeout_zero"), OpenwopConnectionException,
+        ('extra "timeout"', "got 0"), ("positive number of seconds",)),
+    Row("connection with verify off and a CA bundle", hook("rel_verify_both"), OpenwopConnectionException,
+        ('extra "verify" is off but extra "ca_bundle" is set', "contradict each other"),
+        ("keep one", 'turn extra "verify" on', 'clear extra "ca_bundle"')),
+    Row("connection CA bundle that does not exist", hook("rel_no_bundle"), OpenwopConnectionException,
+        ('extra "ca_bundle"', "no CA bundle at '/nonexistent/ca.pem'"), ("pass an existing PEM file",)),
+    Row("connection retry policy out of range", hook("rel_retry"), OpenwopConnectionException,
         ("retry settings are invalid", "max_attempts"), ("greater than or equal to 1",)),
-    Row("connection UI link that is not a URL", hook("rel_ui"), OpenwopConnectionError,
+    Row("connection retry attempts above the bound", hook("rel_attempts"), OpenwopConnectionException,
+        ("retry settings are invalid", "max_attempts"), ("less than or equal to 100",)),
+    Row("connection UI link that is not a URL", hook("rel_ui"), OpenwopConnectionException,
         ('extra "ui_base_url"', "'runs-page'"), ("such as https://openwop.example.com/ui",)),
     Row("connection without a key", run_op(workflow_id="conformance-noop", openwop_conn_id="rel_no_key"),
         AirflowException, ("HTTP 401", "Missing credentials"), ("Check the API key",)),
@@ -227,7 +237,7 @@ ROWS = [
     # -- what the triggerer hands back -----------------------------------------------------------------
     Row("malformed trigger event",
         lambda s: OpenwopRunOperator(task_id="r", workflow_id="w").execute_complete({"ti": StubTI("r")}, {"status": "ok"}),
-        OpenwopTriggerEventError, ("OpenWOP trigger event is invalid", "{'status': 'ok'}"),
+        OpenwopTriggerEventException, ("OpenWOP trigger event is invalid", "{'status': 'ok'}"),
         ("one of success, error, interrupted, timeout",)),
 ]
 # fmt: on
