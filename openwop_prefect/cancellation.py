@@ -1,8 +1,9 @@
 """The flow's ownership of its remote run: cancel the run when the flow gives up on it.
 
 The flow gives up when the Prefect flow run is cancelled, its timeout passes, nobody answers an interrupt
-in time, ``on_interrupt="fail"``, or the process is told to stop; the run must not go on alone then.
-When the flow fails because the host could not be reached, the run is left alone so a retry reattaches.
+in time, ``on_interrupt="fail"``, or the process is told to stop (a termination signal, Ctrl-C); the run
+must not go on alone then. When the flow fails because the host could not be reached, or its process dies
+(``SystemExit``: a crash), the run is left alone so a retry reattaches.
 
 A worker stops a cancelled flow run with a signal, and Prefect then calls the ``on_cancellation`` hook in
 the same process: the runs being followed are registered here, by flow run, for that hook.
@@ -43,10 +44,13 @@ def following(flow_run_id: UUID, credentials: OpenwopCredentials, run_id: str) -
 
 
 def gives_up(error: BaseException) -> bool:
-    """Exits after which the flow no longer follows the run, so the run should not go on alone."""
+    """Exits after which the flow no longer follows the run, so the run should not go on alone.
+
+    ``SystemExit`` is not one: it is the flow-run process dying (e.g. its worker was killed, so its console
+    pipe broke), not a decision to stop; Prefect marks the flow run crashed, and its retry reattaches."""
     if isinstance(error, (TimeoutError, OpenwopInterruptRequired)):
         return True  # includes WaitTimeoutError, OpenwopInterruptTimedOut and Prefect's flow timeouts
-    return not isinstance(error, Exception)  # a termination signal (Prefect cancellation), Ctrl-C, exit
+    return not isinstance(error, (Exception, SystemExit))  # a termination signal (Prefect cancellation), Ctrl-C
 
 
 def cancel_remote(credentials: OpenwopCredentials, run_id: str, reason: str, logger: Logger) -> bool:

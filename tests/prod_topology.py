@@ -135,6 +135,8 @@ class Topology:
     port that is taken is an error naming it, an unnamed one is picked free. ``devhost_url``/``api_key``: use a
     running OpenWOP host instead of starting one. ``airflow_dags``: the DAGs folder (default
     ``example_dags/airflow``). ``airflow_env``: extra ``AIRFLOW__*`` settings for every Airflow process.
+    ``prefect_env``: extra ``PREFECT_*`` settings for the Prefect server, CLI and workers;
+    ``prefect_worker_limit``: each worker's ``--limit`` (concurrent flow runs; none by default).
     """
 
     def __init__(
@@ -151,6 +153,8 @@ class Topology:
         worker_concurrency: int = 4,
         triggerers: int = 2,
         prefect_workers: int = 2,
+        prefect_worker_limit: int | None = None,
+        prefect_env: dict[str, str] | None = None,
         work_pool: str = "openwop-process-pool",
         prefect_block: str = "openwop-local",
         airflow_venv: Path = REPO / ".venv-airflow",
@@ -179,6 +183,8 @@ class Topology:
         self.worker_concurrency = worker_concurrency
         self.triggerers = triggerers
         self.prefect_workers = prefect_workers
+        self.prefect_worker_limit = prefect_worker_limit
+        self.prefect_extra_env = dict(prefect_env or {})
         self.work_pool = work_pool
         self.prefect_block = prefect_block
         self.airflow_venv = airflow_venv
@@ -536,7 +542,7 @@ class Topology:
         base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PREFECT_", "VIRTUAL_ENV"))}
         home = self.root / "prefect-home"
         home.mkdir(exist_ok=True)
-        return {
+        env = {
             **base,
             "PREFECT_HOME": str(home),
             "PREFECT_API_URL": self.prefect_api_url,
@@ -547,6 +553,8 @@ class Topology:
             "OPENWOP_BASE_URL": self.devhost_url,
             "OPENWOP_API_KEY": self.api_key,
         }
+        env.update(self.prefect_extra_env)
+        return env
 
     def start_prefect_server(self) -> None:
         """``prefect server start`` on the Postgres database (it migrates it on start)."""
@@ -570,6 +578,8 @@ class Topology:
         self.run("prefect-setup", [prefect, "work-pool", "create", self.work_pool, "--type", "process"], env=env)
         for i in range(1, self.prefect_workers + 1):
             args = [prefect, "worker", "start", "--pool", self.work_pool, "--name", f"prefect-worker-{i}"]
+            if self.prefect_worker_limit is not None:
+                args += ["--limit", str(self.prefect_worker_limit)]
             self.start(f"prefect-worker-{i}", args, env=env)
         names = [f"prefect-worker-{i}" for i in range(1, self.prefect_workers + 1)]
         self.wait_until(

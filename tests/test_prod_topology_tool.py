@@ -47,3 +47,11 @@ def test_stop_all_ends_each_process_group(tmp_path):
     process = topo.start("parent", [sys.executable, "-c", child])
     topo.stop_all()
     assert process.poll() is not None
+
+
+def test_extra_prefect_settings_reach_the_server_cli_and_workers(tmp_path):
+    topo = Topology(tmp_path, prefect_env={"PREFECT_WORKER_QUERY_SECONDS": "1"}, prefect_worker_limit=3, verbose=False)
+    env = topo.prefect_env()
+    assert env["PREFECT_WORKER_QUERY_SECONDS"] == "1"
+    assert env["PREFECT_API_URL"] == topo.prefect_api_url
+    assert topo.prefect_worker_limit == 3

@@ -18,7 +18,7 @@ import statistics
 import textwrap
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -329,19 +329,91 @@ def test_a_retry_after_a_celery_worker_killed_mid_wait_reattaches_to_its_run(top
         print(f"\n[topology worker kill] {json.dumps(figures)}")
 
 
+def hitl_diagnosis(topo: Topology, host: DevHost, dag_run_id: str | None, before: set[str]) -> str:
+    """What a failure of the ask-in-Airflow test needs (best effort, each part on its own): the HITL requests as
+    the REST API lists them, the task instances and their triggers, the attempts' logs, the host's view of the
+    new runs, then the log tails of the scheduler, the triggerers and the Celery workers."""
+    parts = []
+
+    def part(title: str, read: Callable[[], object]) -> None:
+        try:
+            body = read()
+        except Exception as exc:  # a diagnosis must not hide the failure it explains
+            body = f"(could not read: {type(exc).__name__}: {exc})"
+        parts.append(f"===== {title}\n{body if isinstance(body, str) else json.dumps(body, indent=1, default=str)}")
+
+    if dag_run_id is not None:
+
+        def hitl_details() -> object:
+            with airflow_api(topo) as api:
+                listed = api.get(f"/api/v2/dags/{HITL_DAG_ID}/dagRuns/{dag_run_id}/hitlDetails").json()
+            keep = ("task_id", "map_index", "response_received", "chosen_options", "params_input", "responded_by_user")
+            return [
+                {k: v for k, v in d.items() if k in keep or k.endswith("_at")} for d in listed.get("hitl_details", [])
+            ]
+
+        part("HITL requests (REST API)", hitl_details)
+    part(
+        "task instances (task, state, try, next_method, trigger id, triggerer job)",
+        lambda: topo.psql(
+            "airflow",
+            "select ti.task_id, coalesce(ti.state, 'none'), ti.try_number, coalesce(ti.next_method, ''), "
+            "coalesce(ti.trigger_id, -1), coalesce(t.triggerer_id, -1) from task_instance ti left join trigger t "
+            f"on ti.trigger_id = t.id where ti.dag_id = '{HITL_DAG_ID}'",
+        ),
+    )
+    part("triggerer jobs running", topo.airflow_triggerer_jobs)
+    part(
+        "host: new runs (status, events)",
+        lambda: {
+            run_id: {
+                "status": host.get_run(run_id)["status"],
+                "events": [e["type"] for e in host.events(run_id)],
+                "open_interrupts": len(host.open_interrupts(run_id)),
+            }
+            for run_id in host.run_ids()
+            if run_id not in before
+        },
+    )
+    logs = topo.root / "airflow-home" / "logs" / f"dag_id={HITL_DAG_ID}"
+    for path in sorted(logs.rglob("attempt=*.log")):
+        part(str(path.relative_to(logs)), lambda p=path: p.read_text(errors="replace")[-3000:])
+    names = [n for n in topo.processes if n.startswith(("airflow-scheduler", "airflow-triggerer", "airflow-celery"))]
+    return "\n".join(parts) + "\n" + str(topo.error("process logs", names))
+
+
 @pytest.mark.airflow33
-@pytest.mark.timeout(900, method="thread")
-def test_questions_asked_in_airflow_are_answered_on_the_rest_api(topology):
+@pytest.mark.timeout(1500, method="thread")
+def test_questions_asked_in_airflow_are_answered_on_the_rest_api(topology, capsys):
     """``on_interrupt="ask_in_airflow"`` on Postgres and Celery: one task deferred (its question waits in a
     triggerer), one parked in ``awaiting_input``. Each is answered with the call the Required Actions page makes;
-    each answer reaches its run once and both tasks succeed."""
+    each answer reaches its run once and both tasks succeed.
+
+    A failure (a timed-out wait included: the waits add up to less than the test's timeout, so the message is not
+    lost to pytest-timeout) carries :func:`hitl_diagnosis`; each step is printed as it passes."""
     topo, host = topology
-    alive = [n for n in topo.processes if n.startswith("airflow-") and topo.processes[n].poll() is None]
     before = set(host.run_ids())
+    dag_run_id: str | None = None
+    started = time.monotonic()
+
+    def step(what: str) -> None:
+        with capsys.disabled():
+            print(f"\n    [ask_in_airflow {time.monotonic() - started:5.1f}s] {what}", flush=True)
+
+    try:
+        dag_run_id = ask_and_answer_in_airflow(topo, host, before, step)
+    except Exception as exc:
+        raise AssertionError(f"{exc}\n{hitl_diagnosis(topo, host, dag_run_id, before)}") from exc
+
+
+def ask_and_answer_in_airflow(topo: Topology, host: DevHost, before: set[str], step: Callable[[str], None]) -> str:
+    """The body of the ask-in-Airflow test; returns the DAG run id."""
+    alive = [n for n in topo.processes if n.startswith("airflow-") and topo.processes[n].poll() is None]
     with airflow_api(topo) as api:
         response = api.post(f"/api/v2/dags/{HITL_DAG_ID}/dagRuns", json={"logical_date": None})
         assert response.status_code == 200, response.text
-        dag_run_id = response.json()["dag_run_id"]
+        dag_run_id = str(response.json()["dag_run_id"])
+        step(f"DAG run {dag_run_id} created")
 
         def pending(task_id: str, state: str) -> dict | None:
             """The task's question, once it is pending on the Required Actions page with the task in ``state``."""
@@ -363,23 +435,28 @@ def test_questions_asked_in_airflow_are_answered_on_the_rest_api(topology):
             question = topo.wait_until(
                 f"{task_id} to ask in Airflow", lambda t=task_id, s=state: pending(t, s), 300, watch=alive
             )
+            step(f"{task_id} asks in Airflow ({state})")
             assert question["subject"] == "Conformance approval"
             topo.wait_until(f"the scheduler to settle {task_id}", lambda t=task_id: settled(t), 120, watch=alive)
+            step(f"the scheduler settled {task_id}")
             answered = api.patch(
                 f"/api/v2/dags/{HITL_DAG_ID}/dagRuns/{dag_run_id}/taskInstances/{task_id}/-1/hitlDetails",
                 json={"chosen_options": ["Approve"], "params_input": {"feedback": "ok"}},
             )
             assert answered.status_code == 200, answered.text
+            step(f"{task_id} answered")
 
     def finished() -> dict[str, str] | None:
         states = {t: task_row(topo, HITL_DAG_ID, t)[1] for t in ("asked_deferred", "asked_parked")}
         return states if all(s in ("success", "failed", "up_for_retry") for s in states.values()) else None
 
     states = topo.wait_until("both tasks to finish", finished, 300, watch=alive)
-    assert states == {"asked_deferred": "success", "asked_parked": "success"}, topo.error("tasks failed", alive)
+    step(f"tasks ended {states}")
+    assert states == {"asked_deferred": "success", "asked_parked": "success"}, f"tasks ended {states}"
     new_runs = [r for r in host.run_ids() if r not in before]
-    assert len(new_runs) == 2  # one remote run per task
+    assert len(new_runs) == 2, f"{len(new_runs)} remote runs for 2 tasks"  # one remote run per task
     for run_id in new_runs:
         decisions = [e["payload"]["action"] for e in host.events(run_id) if e["type"] == "approval.received"]
         assert decisions == ["accept"], f"{run_id}: {decisions}"  # the answer reached the run once
         assert host.get_run(run_id)["status"] == "completed"
+    return dag_run_id

@@ -251,6 +251,30 @@ def test_a_flow_retried_after_a_crash_reattaches_to_its_run(
     assert f"Reattached to OpenWOP run {run_id}" in "\n".join(flow_run_logs(flow_run_id))
 
 
+def test_a_flow_run_process_that_dies_mid_wait_leaves_its_run_going(
+    host: DevHost, credentials: OpenwopCredentials, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``SystemExit`` mid-wait (a flow-run process whose worker was killed exits when its console pipe breaks) is
+    a crash, not a decision to stop: the remote run goes on, for the flow run's retry to reattach to."""
+    original = artifacts.RunProgress.__call__
+    exited: list[int] = []
+
+    def on_event(self: artifacts.RunProgress, event: RunEvent) -> None:
+        original(self, event)
+        if not exited:
+            exited.append(event.sequence)
+            raise SystemExit(1)
+
+    monkeypatch.setattr(artifacts.RunProgress, "__call__", on_event)
+    with pytest.raises(SystemExit):
+        run_openwop_workflow(credentials, "rel-slow-echo", {"payload": PAYLOAD, "delayMs": 3000}, check_interval=0.5)
+
+    assert exited, "the flow never followed the run"
+    (run_id,) = host.run_ids()
+    assert host.get_run(run_id)["status"] in {"pending", "running", "completed"}
+    assert not [e for e in host.events(run_id) if e["type"] == "run.cancelled"]
+
+
 # -- throttling and outages -------------------------------------------------------------------------
 
 
