@@ -55,6 +55,7 @@ from .models import (
 )
 from .reattach import Attachment, ReattachPlan, astart_or_reattach, start_or_reattach
 from .retry import RetryPolicy
+from .tracing import TraceContext, current_trace_id, trace_operation
 from .waiting import ProgressLines, RunTracker, WaitResult, describe_event
 from .webhooks import WebhookVerificationError, sign_webhook, verify_webhook_signature
 
@@ -100,6 +101,7 @@ __all__ = [
     "RunStatus",
     "RunTracker",
     "ServerError",
+    "TraceContext",
     "TransportError",
     "UnsupportedFeatureError",
     "WaitResult",
@@ -109,10 +111,12 @@ __all__ = [
     "WorkflowDefinition",
     "__version__",
     "astart_or_reattach",
+    "current_trace_id",
     "describe_event",
     "interrupt_is_open",
     "resume",
     "sign_webhook",
     "start_or_reattach",
+    "trace_operation",
     "verify_webhook_signature",
 ]

@@ -9,7 +9,6 @@ import logging
 import os
 import platform
 import re
-import secrets
 import ssl
 import warnings
 from collections.abc import Generator, Mapping
@@ -41,6 +40,7 @@ from .settings import (
 )
 from .sse import SSEError
 from .streaming import StreamIdleError
+from .tracing import trace_headers
 
 T = TypeVar("T")
 
@@ -169,7 +169,8 @@ class ClientSettings:
     def request_options(self, call: Call[Any], *, stream_read_timeout: float | None = None) -> dict[str, Any]:
         """Per-request arguments for httpx: method, path, query, headers, body, timeout, auth."""
         headers = dict(call.headers)
-        headers.setdefault("traceparent", self.traceparent or new_traceparent())
+        if "traceparent" not in headers:  # the client's fixed traceparent, else the operation's trace
+            headers.update({"traceparent": self.traceparent} if self.traceparent else trace_headers(call.trace))
         options: dict[str, Any] = {
             "method": call.endpoint.method,
             "url": call.path,
@@ -295,11 +296,6 @@ def _check_verify(verify: Any) -> bool | ssl.SSLContext:
         except (ssl.SSLError, OSError) as exc:
             raise ConfigurationError(f"verify={verify!r} is not a readable CA bundle: {exc}") from None
     raise ConfigurationError(f"verify must be True, False, a CA bundle path or an SSLContext, got {verify!r}.")
-
-
-def new_traceparent() -> str:
-    """A fresh W3C ``traceparent`` (new trace, new span, sampled)."""
-    return f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"
 
 
 def trace_id_of(response: httpx.Response) -> str | None:

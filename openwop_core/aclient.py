@@ -20,6 +20,7 @@ from .endpoints import Call
 from .errors import OpenwopError, WaitTimeoutError
 from .sse import SSEError, aiter_sse_batches
 from .streaming import IDLE, STALLED, STALLED_TICK, EventStreamState, Idle, Stalled, past, pauses
+from .tracing import in_trace_operation
 from .waiting import WaitPlan, WaitResult
 
 T = TypeVar("T")
@@ -286,6 +287,7 @@ class AsyncOpenwopClient(ClientBase):
 
     # -- waiting ------------------------------------------------------------------------------------
 
+    @in_trace_operation
     async def wait_for_run(
         self,
         run_id: str,

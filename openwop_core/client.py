@@ -18,6 +18,7 @@ from .endpoints import Call
 from .errors import OpenwopError, WaitTimeoutError
 from .sse import SSEError, iter_sse_batches
 from .streaming import IDLE, STALLED, STALLED_TICK, EventStreamState, Idle, Stalled, past, pauses
+from .tracing import in_trace_operation
 from .waiting import WaitPlan, WaitResult
 
 T = TypeVar("T")
@@ -282,6 +283,7 @@ class OpenwopClient(ClientBase):
 
     # -- waiting ------------------------------------------------------------------------------------
 
+    @in_trace_operation
     def wait_for_run(
         self,
         run_id: str,

@@ -35,6 +35,7 @@ from .models import (
     WebhookRegistration,
     WorkflowDefinition,
 )
+from .tracing import TraceContext
 
 T = TypeVar("T")
 
@@ -72,6 +73,8 @@ class Call(Generic[T]):
     body: bytes | None = None
     timeout: float | None = None
     display_path: str | None = None
+    #: The trace this call belongs to when it is not the sender's (a stream's reconnects keep theirs).
+    trace: TraceContext | None = None
 
     @property
     def safe_path(self) -> str:

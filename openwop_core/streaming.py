@@ -24,6 +24,7 @@ from .errors import ApiError, OpenwopError, ResponseFormatError, TransportError
 from .models import TERMINAL_EVENT_TYPES, EventPage, RunEvent, RunStatus
 from .retry import RetryPolicy
 from .sse import ServerSentEvent
+from .tracing import TraceContext, current_trace
 
 log = logging.getLogger("openwop_core.events")
 
@@ -122,24 +123,30 @@ class EventStreamState:
         self.empty_streams = 0
         self.frames = 0
         self.delivered = 0
+        #: Every (re)connection and poll of this stream is sent in the trace it was opened in.
+        self.trace = current_trace() or TraceContext.new()
 
     # -- requests -----------------------------------------------------------------------------------
 
     def sse_call(self, read_timeout: float | None) -> Call[None]:
         """The next SSE request, resuming after the last event id received."""
         self.frames = 0
-        return ops.runs_events(
+        call = ops.runs_events(
             self.run_id,
             last_event_id=self.last_event_id,
             stream_mode=self.stream_mode,
             buffer_ms=self.buffer_ms,
             read_timeout=read_timeout,
         )
+        call.trace = self.trace
+        return call
 
     def poll_call(self, timeout_seconds: int | None = None) -> Call[EventPage]:
         """The next long-poll request after the cursor."""
         wait = self.poll_timeout if timeout_seconds is None else timeout_seconds
-        return ops.runs_poll_events(self.run_id, last_sequence=self.cursor, timeout_seconds=max(1, wait))
+        call = ops.runs_poll_events(self.run_id, last_sequence=self.cursor, timeout_seconds=max(1, wait))
+        call.trace = self.trace
+        return call
 
     # -- input --------------------------------------------------------------------------------------
 

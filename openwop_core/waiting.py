@@ -24,6 +24,7 @@ from .models import (
     interrupt_token,
 )
 from .retry import is_retryable_error
+from .tracing import current_trace_id
 
 __all__ = ["STALL_CHECK_INTERVAL", "ProgressLines", "RunTracker", "WaitPlan", "WaitResult", "describe_event"]
 
@@ -147,6 +148,8 @@ class WaitResult:
     events_seen: int = 0
     elapsed: float = 0.0
     failed_node_id: str | None = None
+    #: The trace of the wait's requests (see ``openwop_core.tracing``), to find the run in the host's traces.
+    trace_id: str | None = field(default_factory=current_trace_id)
 
     @property
     def run_id(self) -> str:

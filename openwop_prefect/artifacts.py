@@ -16,6 +16,7 @@ from typing import Any
 from prefect.artifacts import create_markdown_artifact
 
 from openwop_core import OpenwopClient, OpenwopError, ProgressLines, RunEvent
+from openwop_prefect.events import run_url
 from openwop_prefect.runs import OpenwopRunResult
 
 __all__ = [
@@ -77,6 +78,8 @@ class RunProgress:
     run_id: str = ""
     nodes: dict[str, NodeTiming] = field(default_factory=dict)
     events_seen: int = 0
+    #: The artifacts the run announced (``artifact.created``): type by artifact id.
+    created: dict[str, str | None] = field(default_factory=dict)
     _lines: ProgressLines = field(default_factory=ProgressLines, repr=False)
 
     def __call__(self, event: RunEvent) -> None:
@@ -86,6 +89,8 @@ class RunProgress:
         node_id = event.node_id
         if line:
             self.logger.info("OpenWOP run %s: %s", self.run_id or event.run_id, line)
+        if event.type == "artifact.created":
+            self._artifact_created(event.payload_dict)
         state = _NODE_STATES.get(event.type)
         if not node_id or state is None:
             return
@@ -96,6 +101,11 @@ class RunProgress:
         if state in _FINAL_NODE_STATES:
             timing.ended = event.timestamp
             timing.duration_ms = event.payload_dict.get("durationMs", timing.duration_ms)
+
+    def _artifact_created(self, payload: dict[str, Any]) -> None:
+        artifact_id, kind = payload.get("artifactId"), payload.get("artifactType")
+        if isinstance(artifact_id, str) and artifact_id:
+            self.created[artifact_id] = kind if isinstance(kind, str) else None
 
     def settle(self, node_states: dict[str, Any]) -> None:
         """Take the nodes' final states from the run's snapshot (``nodeStates``): after the flow stops following
@@ -128,7 +138,7 @@ def _cell(value: Any) -> str:
 
 def render_run_markdown(result: OpenwopRunResult, progress: RunProgress, *, base_url: str) -> str:
     """The artifact's markdown: a status table, the error or pending interrupt, and the node timeline."""
-    link = f"{base_url.rstrip('/')}/v1/runs/{result.run_id}"
+    link = run_url(base_url, result.run_id)
     lines = [
         f"# OpenWOP run `{result.run_id}`",
         "",
@@ -140,6 +150,8 @@ def render_run_markdown(result: OpenwopRunResult, progress: RunProgress, *, base
         f"| Events seen | {progress.events_seen} |",
         f"| Run | [{_cell(link)}]({link}) |",
     ]
+    if result.trace_id:
+        lines.append(f"| Trace id | `{_cell(result.trace_id)}` |")
     if result.error is not None:
         lines.append(f"| Error | `{_cell(result.error.code)}`: {_cell(result.error.message)} |")
     if result.interrupt is not None:

@@ -3,7 +3,9 @@
 It starts the run with an idempotency key derived from the Prefect run (a retry reattaches instead of
 duplicating), follows the run's event stream in-process (node progress goes to the flow run's logs),
 hands interrupts to a person in the Prefect UI (``pause_flow_run(wait_for_input=...)``) or to your
-code, returns the outputs, and publishes a markdown artifact summarising the run.
+code, returns the outputs, and publishes a markdown artifact summarising the run. Every request about the run
+is sent in one trace (continuing the flow run's span when one is active), and the run's lifecycle is emitted
+as Prefect events (``events``).
 
 Ownership rule for the remote run: when the flow *gives up* on it (the Prefect flow run is cancelled,
 the timeout passes, nobody answers an interrupt in time, ``on_interrupt="fail"``, the process is told
@@ -21,6 +23,8 @@ from prefect import get_run_logger
 from prefect.context import FlowRunContext
 from prefect.states import Cancelled
 
+from openwop_core import trace_operation
+
 # Absolute imports on purpose, here and in the modules imported here: a deployment's file-path entrypoint
 # (``.../openwop_prefect/flows.py:...``, what ``to_deployment``/``serve`` write) makes Prefect execute this file as
 # a new top-level module. Relative imports would then load a second copy of the package's modules, so a second
@@ -30,6 +34,7 @@ from openwop_prefect.arguments import check_on_interrupt, check_seconds, size_ch
 from openwop_prefect.artifacts import RunProgress, publish_final_artifact, publish_run_artifact
 from openwop_prefect.cancellation import cancel_on_flow_cancellation, cancel_remote, following, gives_up
 from openwop_prefect.credentials import OpenwopCredentials
+from openwop_prefect.events import RUN_CANCELLED, emit_created, emit_outcome, emit_run_event
 from openwop_prefect.follower import InterruptHandler, RunFollower
 from openwop_prefect.runs import OpenwopRunResult, RunRequest, create_or_reattach, derive_idempotency_key
 from openwop_prefect.watchers import CancellationWatcher
@@ -95,10 +100,11 @@ def run_openwop_workflow(
     assert flow_run_context.flow_run is not None
     flow_run_id = flow_run_context.flow_run.id
     key = derive_idempotency_key(request, idempotency_key)
-    with credentials.get_client() as client:
+    with trace_operation(), credentials.get_client() as client:  # one trace for everything sent about the run
         started = create_or_reattach(client, request, key)
         run_id = started.run_id
         started.log(logger, workflow_id, client.base_url)
+        emit_created(started, base_url=client.base_url, workflow_id=workflow_id)
         progress = RunProgress(logger, run_id)
 
         def cancel_for_prefect() -> None:
@@ -125,7 +131,16 @@ def run_openwop_workflow(
                 result = follower.follow()
             except BaseException as exc:
                 if gives_up(exc) and not watcher.fired.is_set():
-                    cancel_remote(credentials, run_id, f"the Prefect flow gave up: {type(exc).__name__}", logger)
+                    reason = f"the Prefect flow gave up: {type(exc).__name__}"
+                    if cancel_remote(credentials, run_id, reason, logger):
+                        emit_run_event(
+                            RUN_CANCELLED,
+                            run_id,
+                            base_url=client.base_url,
+                            workflow_id=workflow_id,
+                            status=None,
+                            reason=reason,
+                        )
                     if publish_artifact:
                         publish_final_artifact(client, workflow_id, progress)
                 else:
@@ -136,6 +151,7 @@ def run_openwop_workflow(
                         exc,
                     )
                 raise
+        emit_outcome(result, base_url=client.base_url, artifacts=progress.created)
         if publish_artifact:
             progress.settle(follower.node_states)
             publish_run_artifact(result, progress, base_url=client.base_url)

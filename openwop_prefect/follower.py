@@ -22,6 +22,7 @@ from openwop_core import (
     WaitTimeoutError,
 )
 from openwop_prefect.artifacts import RunProgress
+from openwop_prefect.events import RUN_RESUMED, RUN_WAITING_FOR_INPUT, emit_run_event
 from openwop_prefect.exceptions import OpenwopInterruptRequired, OpenwopWaitTimedOut
 from openwop_prefect.interrupts import pause_key_for
 from openwop_prefect.pauses import PrefectPause
@@ -97,6 +98,7 @@ class RunFollower:
                 time.sleep(min(5.0, 0.25 * stale))
                 continue
             stale = 0
+            self.emit(RUN_WAITING_FOR_INPUT, interrupt)
             self.logger.info(
                 "OpenWOP run %s waits for %s on node %s: %s",
                 self.run_id,
@@ -108,7 +110,19 @@ class RunFollower:
                 raise OpenwopInterruptRequired(interrupt, cancelled=True)
             if self.answer(interrupt):
                 self.answered.add(identity)
+                self.emit(RUN_RESUMED, interrupt)
             # when cancelled meanwhile, the remote run is being cancelled: the next wait sees it end
+
+    def emit(self, event: str, interrupt: PendingInterrupt) -> None:
+        """Emit a Prefect event about the run's interrupt (its node and kind; never its token)."""
+        emit_run_event(
+            event,
+            self.run_id,
+            base_url=self.client.base_url,
+            workflow_id=self.workflow_id,
+            status=None,
+            interrupt={"node_id": interrupt.node_id, "kind": interrupt.kind},
+        )
 
     def catch_up(self) -> None:
         """Feed the run's event log to the progress reporter once (best effort)."""

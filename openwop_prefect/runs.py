@@ -30,6 +30,7 @@ from openwop_core import (
     RunCreated,
     RunSnapshot,
     WaitResult,
+    current_trace_id,
 )
 from openwop_core.endpoints import check_id, check_json_object, check_tags
 from openwop_core.reattach import Attachment, astart_or_reattach, start_or_reattach
@@ -167,18 +168,24 @@ class StartedRun(Attachment[RunCreated]):
     """The run a create call settled on, and how: ``openwop_core``'s attachment of the create, plus logging."""
 
     def log(self, logger: Any, workflow_id: str, base_url: str) -> None:
-        """Say what happened: runs of earlier attempts stepped over, then reattached or started."""
-        log_attachment(logger, self, f"Started OpenWOP run {self.run_id} (workflow {workflow_id}) on {base_url}")
+        """Say what happened: runs of earlier attempts stepped over, then reattached or started (with the trace
+        id of the operation, when there is one)."""
+        trace_id = current_trace_id()
+        trace = f" (trace {trace_id})" if trace_id else ""
+        log_attachment(
+            logger, self, f"Started OpenWOP run {self.run_id} (workflow {workflow_id}) on {base_url}{trace}", trace
+        )
 
 
-def log_attachment(logger: Any, attachment: Attachment[Any], started: str) -> None:
-    """Log the runs of earlier attempts stepped over, then the reattach (or ``started`` for a fresh run)."""
+def log_attachment(logger: Any, attachment: Attachment[Any], started: str, trace: str = "") -> None:
+    """Log the runs of earlier attempts stepped over, then the reattach (or ``started`` for a fresh run);
+    ``trace`` ends the reattach line."""
     for skipped in attachment.skipped:
         logger.info(
             "The earlier attempt's OpenWOP run %s ended %s; starting a fresh run", skipped.run_id, skipped.status
         )
     if attachment.reattached:
-        logger.info("Reattached to OpenWOP run %s (started by an earlier attempt)", attachment.run_id)
+        logger.info("Reattached to OpenWOP run %s (started by an earlier attempt)%s", attachment.run_id, trace)
     else:
         logger.info("%s", started)
 
@@ -222,6 +229,9 @@ class OpenwopRunResult(BaseModel):
     started_at: datetime | None = None
     completed_at: datetime | None = None
     elapsed_seconds: float | None = None
+    #: The W3C trace id of the requests that followed the run (``openwop_core.tracing``), to find them in the
+    #: host's traces.
+    trace_id: str | None = Field(default_factory=current_trace_id)
 
     @classmethod
     def from_wait(cls, result: WaitResult, workflow_id: str | None = None) -> OpenwopRunResult:
@@ -233,11 +243,13 @@ class OpenwopRunResult(BaseModel):
             last_sequence=result.last_sequence,
             failed_node_id=result.failed_node_id,
             elapsed_seconds=result.elapsed,
+            trace_id=result.trace_id,
         )
 
     @classmethod
     def from_snapshot(cls, snapshot: RunSnapshot, workflow_id: str | None = None, **extra: Any) -> OpenwopRunResult:
-        """Build from a run snapshot (``extra``: interrupt, last_sequence, failed_node_id, elapsed_seconds)."""
+        """Build from a run snapshot (``extra``: interrupt, last_sequence, failed_node_id, elapsed_seconds,
+        trace_id)."""
         return cls(
             run_id=snapshot.run_id,
             workflow_id=workflow_id or snapshot.workflow_id,

@@ -8,6 +8,10 @@ Safe retries: every task retries only transient failures (connection errors, 429
 client's own retries), never a 4xx or a failed run; creating or forking a run sends an idempotency key
 derived from the task run, so a retry reattaches instead of starting a second run. Status reads are
 never cached.
+
+Creating a run and each wait are sent in one trace (``openwop_core.tracing``; the task run's span is continued
+when Prefect traces), and emit the run's lifecycle as Prefect events (``events``): created, waiting for input,
+resumed (after ``resolve_openwop_interrupt``), completed, failed, cancelled.
 """
 
 from __future__ import annotations
@@ -20,12 +24,13 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.tasks import Task
 
-from openwop_core import CancelResult, ForkResult, InterruptResolution, RunSnapshot
+from openwop_core import CancelResult, ForkResult, InterruptResolution, RunSnapshot, trace_operation
 from openwop_core.reattach import Attachment, astart_or_reattach, start_or_reattach
 from openwop_core.retry import is_retryable_error
 
 from .artifacts import RunProgress
 from .credentials import OpenwopCredentials
+from .events import RUN_RESUMED, emit_created, emit_outcome, emit_run_event
 from .runs import OpenwopRunResult, RunRequest, acreate_or_reattach, create_or_reattach, log_attachment
 from .runs import derive_idempotency_key as _derive_key
 
@@ -83,9 +88,10 @@ def create_openwop_run(
     request = RunRequest.build(
         workflow_id, inputs, tags=tags, metadata=metadata, configurable=configurable, scope_id=scope_id
     )
-    with credentials.get_client() as client:
+    with trace_operation(), credentials.get_client() as client:
         started = create_or_reattach(client, request, _derive_key(request, idempotency_key))
         started.log(get_run_logger(), workflow_id, client.base_url)
+        emit_created(started, base_url=client.base_url, workflow_id=workflow_id)
     return started.run_id
 
 
@@ -105,9 +111,10 @@ async def acreate_openwop_run(
     request = RunRequest.build(
         workflow_id, inputs, tags=tags, metadata=metadata, configurable=configurable, scope_id=scope_id
     )
-    async with credentials.get_async_client() as client:
+    async with trace_operation(), credentials.get_async_client() as client:
         started = await acreate_or_reattach(client, request, _derive_key(request, idempotency_key))
         started.log(get_run_logger(), workflow_id, client.base_url)
+        emit_created(started, base_url=client.base_url, workflow_id=workflow_id)
     return started.run_id
 
 
@@ -131,14 +138,18 @@ async def aget_openwop_run(credentials: OpenwopCredentials, run_id: str) -> RunS
 # -- wait -------------------------------------------------------------------------------------------
 
 
-def _finish_wait(result: OpenwopRunResult, raise_on_failure: bool) -> OpenwopRunResult:
+def _finish_wait(
+    result: OpenwopRunResult, raise_on_failure: bool, base_url: str, progress: RunProgress
+) -> OpenwopRunResult:
+    """Log and emit (``events``) how the wait ended; raise for a failed run when asked to."""
+    emit_outcome(result, base_url=base_url, artifacts=progress.created)
     logger = get_run_logger()
     if result.interrupt is not None:
         logger.info(
             "OpenWOP run %s waits for %s on node %s", result.run_id, result.interrupt.kind, result.interrupt.node_id
         )
     else:
-        logger.info("OpenWOP run %s ended %s", result.run_id, result.status)
+        logger.info("OpenWOP run %s ended %s (trace %s)", result.run_id, result.status, result.trace_id)
     return result.raise_for_status() if raise_on_failure else result
 
 
@@ -168,7 +179,7 @@ def wait_for_openwop_run(
         waited = client.wait_for_run(
             run_id, timeout=timeout, stop_on_interrupt=stop_on_interrupt, last_sequence=last_sequence, on_event=progress
         )
-    return _finish_wait(OpenwopRunResult.from_wait(waited), raise_on_failure)
+    return _finish_wait(OpenwopRunResult.from_wait(waited), raise_on_failure, client.base_url, progress)
 
 
 @task(
@@ -191,7 +202,7 @@ async def wait_for_openwop_run_async(
         waited = await client.wait_for_run(
             run_id, timeout=timeout, stop_on_interrupt=stop_on_interrupt, last_sequence=last_sequence, on_event=progress
         )
-    return _finish_wait(OpenwopRunResult.from_wait(waited), raise_on_failure)
+    return _finish_wait(OpenwopRunResult.from_wait(waited), raise_on_failure, client.base_url, progress)
 
 
 # -- cancel -----------------------------------------------------------------------------------------
@@ -234,6 +245,7 @@ def resolve_openwop_interrupt(
             run_id, node_id, resume_value, idempotency_key=_resolve_key(run_id, node_id, resume_value, idempotency_key)
         )
     get_run_logger().info("Answered OpenWOP run %s's interrupt on node %s", run_id, node_id)
+    _emit_resumed(run_id, node_id, client.base_url)
     return resolution
 
 
@@ -252,7 +264,15 @@ async def aresolve_openwop_interrupt(
             run_id, node_id, resume_value, idempotency_key=_resolve_key(run_id, node_id, resume_value, idempotency_key)
         )
     get_run_logger().info("Answered OpenWOP run %s's interrupt on node %s", run_id, node_id)
+    _emit_resumed(run_id, node_id, client.base_url)
     return resolution
+
+
+def _emit_resumed(run_id: str, node_id: str, base_url: str) -> None:
+    """``openwop.run.resumed`` after an answer the host took."""
+    emit_run_event(
+        RUN_RESUMED, run_id, base_url=base_url, workflow_id=None, status=None, interrupt={"node_id": node_id}
+    )
 
 
 def _resolve_key(run_id: str, node_id: str, resume_value: Any, explicit: str | None) -> str | None:

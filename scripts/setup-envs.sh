@@ -2,8 +2,9 @@
 # Build the project's virtual environments from pyproject.toml (idempotent; fast with uv).
 #   .venv-core       openwop_core + the local host + dev tools (no Airflow, no Prefect)
 #   .venv-airflow    + the newest apache-airflow (3.x), the standard provider, and the Celery and Postgres
-#                    providers (extra "celery") for the production topology (make prod, tests/prod_topology.py)
-#   .venv-airflow31  + apache-airflow 3.1.x, the oldest Airflow the provider supports
+#                    providers (extra "celery") for the production topology (make prod, tests/prod_topology.py),
+#                    and the OpenLineage provider (extra "openlineage")
+#   .venv-airflow31  + apache-airflow 3.1.x, the oldest Airflow the provider supports (+ OpenLineage)
 #   .venv-prefect    + the newest prefect (3.x)
 #   .venv-all        everything in one environment, as `pip install "openwop-integrations[all]"` resolves it:
 #                    the newest Airflow beside the newest Prefect that installs with it (3.7.7 today)
@@ -50,8 +51,8 @@ for env in $envs; do
   case "$env" in
     core) extras="dev" ;;
     py310 | py313) extras="dev"; python="$(find_python "3.${env#py3}")" ;;
-    airflow) extras="airflow,celery,dev" ;;
-    airflow31) extras="airflow,dev"; pins=("apache-airflow==3.1.*") ;;
+    airflow) extras="airflow,celery,openlineage,dev" ;;
+    airflow31) extras="airflow,openlineage,dev"; pins=("apache-airflow==3.1.*") ;;
     prefect) extras="prefect,dev" ;;
     all) extras="all,dev" ;;
     *) echo "unknown environment: $env (use core, airflow, airflow31, prefect, all, py310 or py313)" >&2; exit 2 ;;

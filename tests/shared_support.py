@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -49,6 +51,10 @@ def in_thread(fn: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
             box["result"] = fn()
         except BaseException as exc:
             box["error"] = exc
+            # Shown at once on the real stderr: a test whose main thread waits for this one (a DAG run waiting
+            # for an answer) may only end by its timeout, which would otherwise hide why the answer never came.
+            print(f"background thread {fn!r} failed:", file=sys.__stderr__)
+            traceback.print_exc(file=sys.__stderr__)
 
     thread = threading.Thread(target=contextvars.copy_context().run, args=(target,), daemon=True)
     thread.start()

@@ -31,6 +31,7 @@ from openwop_airflow.hitl.question import AskedQuestion
 from openwop_airflow.hitl.support import WAIT_XCOM_KEY, hitl_support
 from openwop_airflow.triggers.hitl import OpenwopHumanInputTrigger
 from openwop_airflow.utils.idempotency import task_instance_key
+from openwop_airflow.utils.tracing import task_trace
 from openwop_airflow.utils.waiting import RunWait, WaitSpec
 from openwop_core import (
     ConflictError,
@@ -97,6 +98,7 @@ class AskInAirflowMixin(_Operator):
             hitl_support()
             context["ti"].xcom_push(key=HUMAN_ANSWERS_XCOM_KEY, value=[])
 
+    @task_trace(resumed=True)
     def execute_human_answer(self, context: Any, event: Any = None, ask: dict[str, Any] | None = None) -> Any:
         """Resume after a person answered in Airflow (or did not, or the interrupt closed on the host): send
         the answer if the run still waits on that interrupt, then follow the run."""

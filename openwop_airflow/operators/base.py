@@ -25,11 +25,14 @@ from openwop_airflow.exceptions import (
 from openwop_airflow.hitl.ask_in_airflow import AskInAirflowMixin, check_ask_arguments
 from openwop_airflow.hooks.openwop import OpenwopHook
 from openwop_airflow.links import RUN_ID_XCOM_KEY, RUN_URL_XCOM_KEY, OpenwopRunLink
+from openwop_airflow.operators.asset_events import publish_run
+from openwop_airflow.operators.lineage import OpenLineageMixin
 from openwop_airflow.triggers.run import OpenwopRunTrigger
 from openwop_airflow.utils.hook_mixin import OpenwopHookMixin
 from openwop_airflow.utils.idempotency import start_or_reattach, task_instance_key
 from openwop_airflow.utils.interrupt_dict import interrupt_to_dict
 from openwop_airflow.utils.run_wait_event import RunWaitEvent
+from openwop_airflow.utils.tracing import TRACE_ID_XCOM_KEY, task_trace
 from openwop_airflow.utils.waiting import RunWait, WaitSpec
 from openwop_core import (
     IdempotencyKeyMismatchError,
@@ -41,6 +44,7 @@ from openwop_core import (
     RunStatus,
     RunTracker,
     WaitTimeoutError,
+    current_trace_id,
 )
 from openwop_core.errors import utc_time
 
@@ -71,7 +75,7 @@ def _failed_node(snapshot: RunSnapshot) -> str | None:
     return failed[-1] if failed else None
 
 
-class BaseOpenwopRunOperator(OpenwopHookMixin, AskInAirflowMixin, BaseOperator):
+class BaseOpenwopRunOperator(OpenwopHookMixin, AskInAirflowMixin, OpenLineageMixin, BaseOperator):
     """Start an OpenWOP run (how: :meth:`start_run`), then follow it to the end.
 
     :param openwop_conn_id: The Airflow connection of the host (type ``openwop``).
@@ -156,6 +160,7 @@ class BaseOpenwopRunOperator(OpenwopHookMixin, AskInAirflowMixin, BaseOperator):
         """Whether the wait ends when the run waits on someone."""
         return self.on_interrupt != "wait"
 
+    @task_trace(resumed=False)
     def execute(self, context: Any) -> Any:
         """Start or reattach, publish run id and URL, then wait (in the worker or deferred)."""
         self.prepare(context)
@@ -181,11 +186,15 @@ class BaseOpenwopRunOperator(OpenwopHookMixin, AskInAirflowMixin, BaseOperator):
         url = self.hook.run_url(run_id)
         context["ti"].xcom_push(key=RUN_ID_XCOM_KEY, value=run_id)
         context["ti"].xcom_push(key=RUN_URL_XCOM_KEY, value=url)
-        self.log.info("OpenWOP run %s (%s): %s", run_id, "reattached" if attachment.reattached else "started", url)
+        context["ti"].xcom_push(key=TRACE_ID_XCOM_KEY, value=(trace_id := current_trace_id()))
+        how = "reattached" if attachment.reattached else "started"
+        self.log.info("OpenWOP run %s (%s): %s (trace %s)", run_id, how, url, trace_id)
         if not self.wait_for_completion:
+            publish_run(self, context, run_id, attachment.status)
             return run_id
         return self._follow(context, run_id, last_sequence=None, deadline=self._deadline(context))
 
+    @task_trace(resumed=True)
     def execute_complete(self, context: Any, event: Any = None, deadline: float | None = None) -> Any:
         """Resume after the trigger fired: validate its event, re-read the run, finish (or wait on)."""
         payload = RunWaitEvent.from_payload(event)
@@ -288,6 +297,7 @@ class BaseOpenwopRunOperator(OpenwopHookMixin, AskInAirflowMixin, BaseOperator):
             "retry": self.http_retry,
             "poll_interval": self.poll_interval,
             "cancel_on_kill": self.cancel_on_kill,
+            "trace_id": current_trace_id(),
         }
 
     def _defer(self, context: Any, run_id: str, *, last_sequence: int | None, deadline: float | None) -> NoReturn:
@@ -314,8 +324,10 @@ class BaseOpenwopRunOperator(OpenwopHookMixin, AskInAirflowMixin, BaseOperator):
         """The task's outcome for a run whose wait is over: its outputs, its interrupt (or a question to a
         person, with ``ask_in_airflow``), or a failure."""
         run_id = snapshot.run_id
+        self._final_snapshot = snapshot
         if RunStatus.is_success(snapshot.status):
             self.log.info("OpenWOP run %s completed.", run_id)
+            publish_run(self, context, run_id, snapshot.status, snapshot)
             return snapshot.outputs
         if snapshot.is_waiting and self.on_interrupt == "ask_in_airflow":
             self._ask_about(context, snapshot, interrupt, last_sequence=last_sequence, deadline=deadline)
@@ -327,6 +339,7 @@ class BaseOpenwopRunOperator(OpenwopHookMixin, AskInAirflowMixin, BaseOperator):
                 value = interrupt_to_dict(pending) if pending else {"run_id": run_id, "node_id": None}
                 context["ti"].xcom_push(key=INTERRUPT_XCOM_KEY, value=value)
                 self.log.info("OpenWOP run %s: %s (%s); returning it.", run_id, where, title)
+                publish_run(self, context, run_id, snapshot.status, snapshot)
                 return None
             raise OpenwopRunInterruptedException(
                 f"OpenWOP run {run_id} stopped: {where} ({title}). The run is left waiting; "

@@ -69,6 +69,7 @@ class OpenwopHumanInputTrigger(OpenwopRunTrigger):
         poll_interval: float | None = None,
         cancel_on_kill: bool = False,
         response_check_interval: float = DEFAULT_RESPONSE_CHECK_INTERVAL,
+        trace_id: str | None = None,
     ) -> None:
         question = AskedQuestion.from_json(ask)
         super().__init__(
@@ -79,6 +80,7 @@ class OpenwopHumanInputTrigger(OpenwopRunTrigger):
             retry=retry,
             poll_interval=poll_interval,
             cancel_on_kill=cancel_on_kill,
+            trace_id=trace_id,
         )
         self.ti_id = str(ti_id)
         self.ask = dict(ask)  # handed back as it came, with each event
@@ -169,7 +171,7 @@ class OpenwopHumanInputTrigger(OpenwopRunTrigger):
         spec = self._wait_spec(stop_on_interrupt=False)  # the run already waits on this interrupt
         wait: InterruptWait | None = None
         try:
-            async with self._hook(self.retry).async_client() as client:
+            async with self._hook(self.retry).async_client() as client, self.trace():
                 wait = InterruptWait(spec, client.retry, self.log, self.interrupt)
                 snapshot = await wait.until_closed_async(client)
         except (OpenwopError, OpenwopConnectionException) as exc:  # WaitTimeoutError is an OpenwopError

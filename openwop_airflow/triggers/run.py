@@ -23,10 +23,11 @@ from openwop_airflow.exceptions import OpenwopConnectionException
 from openwop_airflow.hooks.openwop import OpenwopHook
 from openwop_airflow.utils.run_wait_event import RunWaitEvent
 from openwop_airflow.utils.waiting import RunWait, WaitSpec
-from openwop_core import OpenwopError, WaitTimeoutError
+from openwop_core import OpenwopError, WaitTimeoutError, trace_operation
+from openwop_core.tracing import check_trace_id
 
 #: The kwargs of every OpenWOP trigger that say how to reach and treat the host.
-CONNECTION_KWARGS = ("openwop_conn_id", "retry", "poll_interval", "cancel_on_kill")
+CONNECTION_KWARGS = ("openwop_conn_id", "retry", "poll_interval", "cancel_on_kill", "trace_id")
 #: Attempts for the best-effort cancel in ``on_kill`` (Airflow bounds on_kill's time too).
 _CANCEL_RETRY = {"max_attempts": 2, "initial_backoff": 0.5}
 
@@ -43,6 +44,8 @@ class OpenwopRunTrigger(BaseTrigger):
     :param poll_interval: Read the snapshot every this many seconds instead of following events
         (for hosts without SSE or a poll endpoint).
     :param cancel_on_kill: Cancel the run when a user kills the deferred task.
+    :param trace_id: The W3C trace id the task's requests use (see ``openwop_core.tracing``), so the wait's
+        requests continue that trace (None: a trace of its own). A trace id is no secret.
     """
 
     def __init__(
@@ -56,6 +59,7 @@ class OpenwopRunTrigger(BaseTrigger):
         retry: Mapping[str, Any] | None = None,
         poll_interval: float | None = None,
         cancel_on_kill: bool = False,
+        trace_id: str | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.run_id = run_id
@@ -66,6 +70,7 @@ class OpenwopRunTrigger(BaseTrigger):
         self.retry = dict(retry) if retry is not None else None
         self.poll_interval = float(poll_interval) if poll_interval else None
         self.cancel_on_kill = bool(cancel_on_kill)
+        self.trace_id = check_trace_id(trace_id) if trace_id is not None else None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         """Class path and JSON kwargs to rebuild this trigger in a triggerer (no secret in them)."""
@@ -78,6 +83,11 @@ class OpenwopRunTrigger(BaseTrigger):
     def _attributes(self, *names: str) -> dict[str, Any]:
         """``{name: value}`` of these attributes (each constructor kwarg is kept as the attribute of its name)."""
         return {name: getattr(self, name) for name in names}
+
+    def trace(self) -> trace_operation:
+        """The task's trace operation, for the requests of this trigger (never held across a ``yield``: the
+        triggerer may close the generator from another context)."""
+        return trace_operation(self.trace_id)
 
     def _hook(self, retry: Mapping[str, Any] | None) -> OpenwopHook:
         return OpenwopHook(self.openwop_conn_id, retry=retry)
@@ -106,13 +116,14 @@ class OpenwopRunTrigger(BaseTrigger):
         spec = self._wait_spec(stop_on_interrupt=self.stop_on_interrupt)
         wait: RunWait | None = None
         try:
-            async with self._hook(self.retry).async_client() as client:
+            async with self._hook(self.retry).async_client() as client, self.trace() as trace:
                 wait = RunWait(spec, client.retry, self.log)
                 self.log.info(
-                    "Waiting for OpenWOP run %s at %s (%s)",
+                    "Waiting for OpenWOP run %s at %s (%s); trace %s",
                     self.run_id,
                     client.base_url,
                     "from its first event" if self.last_sequence is None else f"after event {self.last_sequence}",
+                    trace.trace_id,
                 )
                 result = await wait.run_async(client)
         except (OpenwopError, OpenwopConnectionException) as exc:  # WaitTimeoutError is an OpenwopError
@@ -128,7 +139,7 @@ class OpenwopRunTrigger(BaseTrigger):
             return
         started = time.monotonic()
         try:
-            async with self._hook(_CANCEL_RETRY).async_client() as client:
+            async with self._hook(_CANCEL_RETRY).async_client() as client, self.trace():
                 result = await client.runs_cancel(self.run_id, reason="Airflow task killed while deferred")
         except (OpenwopError, OpenwopConnectionException) as exc:
             self.log.warning("Could not cancel OpenWOP run %s: %s", self.run_id, exc)

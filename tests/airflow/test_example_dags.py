@@ -16,6 +16,8 @@ EXPECTED = {
     "example_openwop_fork",
     "example_openwop_fan_out",
     "example_openwop_human_review",
+    "example_openwop_asset_producer",
+    "example_openwop_asset_consumer",
 }
 
 
@@ -46,7 +48,7 @@ def test_example_dag_runs_to_success(example_bag, devhost, capfd, dag_id):
     assert result.state == "success", dag_id
     assert API_KEY not in result.output
     statuses = {devhost.get_run(run_id)["status"] for run_id in devhost.run_ids()}
-    assert statuses == {"completed"}
+    assert statuses == (set() if dag_id == "example_openwop_asset_consumer" else {"completed"})
     if dag_id == "example_openwop_run":
         assert result.xcom("report").startswith("workflow echoed {'requested_by': 'example_openwop_run'")
         # the run outlasts the operator's start, so the task defers and the trigger logs each node's progress
@@ -73,6 +75,10 @@ def test_example_dag_runs_to_success(example_bag, devhost, capfd, dag_id):
         assert devhost.get_run(fork_id)["sourceRunId"] == result.xcom("original_run", "run_id")
     elif dag_id == "example_openwop_human_review":
         assert result.xcom("who_decided").startswith("accept by ada at ")
+    elif dag_id == "example_openwop_asset_consumer":
+        # run by hand (no asset event): it says so and succeeds; tests/airflow/test_assets.py runs it triggered
+        assert result.xcoms("which_run") == {}  # it returned None
+        assert "No OpenWOP run's asset event triggered this DAG run" in result.output
     elif dag_id == "example_openwop_approval":
         assert devhost.runs_created() == 1
         assert result.xcom("answer")["node_id"] == "gate"

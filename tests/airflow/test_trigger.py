@@ -63,6 +63,7 @@ def test_serialize_round_trip_is_plain_json_without_the_key(devhost):
         retry={"max_attempts": 3},
         poll_interval=5,
         cancel_on_kill=True,
+        trace_id="4bf92f3577b34da6a3ce929d0e0e4736",
     )
     classpath, kwargs = trigger.serialize()
 
@@ -76,6 +77,7 @@ def test_serialize_round_trip_is_plain_json_without_the_key(devhost):
         "retry": {"max_attempts": 3},
         "poll_interval": 5.0,
         "cancel_on_kill": True,
+        "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
     }
     assert json.loads(json.dumps(kwargs)) == kwargs
     rebuilt = OpenwopRunTrigger(**through_trigger_row(kwargs))
