@@ -24,7 +24,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def published_trace_id(context: Any) -> str | None:
     """The trace id this try of the task published before it deferred (None when it published none)."""
-    ti = context["ti"]
+    ti = context.get("ti") if hasattr(context, "get") else None
+    if ti is None:  # a context without a task instance (a method called directly) has no trace to continue
+        return None
     try:
         value = ti.xcom_pull(task_ids=ti.task_id, key=TRACE_ID_XCOM_KEY, map_indexes=ti.map_index)
     except Exception:  # no XCom backend reachable: a new trace is better than a failed task
