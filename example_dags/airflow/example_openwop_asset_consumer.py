@@ -28,7 +28,8 @@ with DAG(
     @task
     def which_run(triggering_asset_events: Any = None) -> dict[str, Any] | None:
         """The OpenWOP run behind the newest event of the asset that triggered this DAG run, or None."""
-        events = list((triggering_asset_events or {}).get(REPORT, []))
+        # Airflow 3.1's Asset is not hashable: look it up in the accessor, never in a plain dict.
+        events = list(triggering_asset_events.get(REPORT, [])) if triggering_asset_events else []
         runs = [run for run in map(produced_by, events) if run is not None]
         if not runs:
             print("No OpenWOP run's asset event triggered this DAG run (started by hand or by dags test).")
