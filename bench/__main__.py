@@ -1,7 +1,7 @@
 """Run every benchmark (``make bench``), each in a fresh process, and record the run in docs/benchmarks.md.
 
-    .venv-bench/bin/python -m bench                      # all five, in order
-    .venv-bench/bin/python -m bench sse latency          # some of them (sse, latency, density, requests, burst)
+    .venv-bench/bin/python -m bench                      # all of them, in order
+    .venv-bench/bin/python -m bench sse latency          # some of them (sse, latency, density, requests, burst, scale)
 
 Each benchmark prints its table and writes its own section of ``docs/benchmarks.md`` with the machine it ran
 on; this runner adds the total time and the machine to the document's "last run" block.
@@ -21,6 +21,8 @@ BENCHMARKS = {
     "density": "bench.triggerer_density",
     "requests": "bench.request_overhead",
     "burst": "bench.stalled_stream",
+    # the production topology (Postgres, Celery, two triggerers; Prefect server and workers): the longest
+    "scale": "bench.scale_topology",
 }
 
 

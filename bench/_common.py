@@ -269,3 +269,57 @@ def header(title: str) -> str:
     machine = machine_line()
     print(f"\n=== {title} ===\n{machine}\n", flush=True)
     return machine
+
+
+# -- TLS ------------------------------------------------------------------------------------------------
+
+
+def throwaway_tls(directory: Path) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a certificate for 127.0.0.1 signed by it, made with ``cryptography`` as the
+    reliability suite's TLS host makes them: the paths of the CA's PEM, the certificate's and its key's."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.timezone.utc)
+
+    def certificate(name: str, key: Any, issuer: x509.Name, signer: Any, *, ca: bool) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            import ipaddress
+
+            san = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+            builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "openwop bench throwaway CA")])
+    ca = certificate("openwop bench throwaway CA", ca_key, ca_name, ca_key, ca=True)
+    cert = certificate("127.0.0.1", key, ca_name, ca_key, ca=False)
+    paths = directory / "ca.pem", directory / "server.pem", directory / "server.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    paths[2].write_bytes(pem)
+    return paths
+
+
+@contextlib.contextmanager
+def tls_devhost_process(directory: Path) -> Iterator[tuple[HostProcess, Path]]:
+    """The local host over HTTPS (``bench/tlshost.py``) in a child process, with a throwaway CA made in
+    ``directory``; yields the host and the CA's PEM (what clients must trust)."""
+    ca, cert, key = throwaway_tls(directory)
+    args = ["-m", "bench.tlshost", "--api-key", API_KEY, "--cert", str(cert), "--key", str(key)]
+    with child_server(args, url_pattern=r"listening on (https://\S+)", from_stderr=False) as host:
+        wait_for_port(host.base_url)
+        yield host, ca

@@ -6,6 +6,10 @@ sends it), the listener prints ``EMIT <run_id> <time.monotonic()>``. ``CLOCK_MON
 the whole machine on Linux, so the benchmark process can subtract it from its own ``time.monotonic()``.
 
     python -m bench.clockhost --api-key K    # prints "listening on http://127.0.0.1:N", then EMIT lines
+
+A line ``RESTART <seconds>`` on its stdin restarts the HTTP server (``DevHost.stop()``, which cuts every open
+stream abruptly, then ``start()`` on the same port after that many seconds; runs keep executing meanwhile, as
+on a host that keeps its state across a restart); it prints ``DOWN <t>`` before and ``UP <t>`` after.
 """
 
 from __future__ import annotations
@@ -38,7 +42,15 @@ def main(argv: list[str] | None = None) -> int:
     with DevHost(api_key=args.api_key, keepalive_interval=args.keepalive) as host:
         host.app.state.devhost.engine.listeners.insert(0, on_event)
         print(f"listening on {host.base_url}", flush=True)
-        sys.stdin.read()
+        for line in sys.stdin:  # until stdin closes; "RESTART s": down for s seconds (runs go on), then up
+            if line.startswith("RESTART "):
+                write(f"DOWN {time.monotonic():.6f}\n")
+                flush()
+                host.stop()
+                time.sleep(float(line.split()[1]))
+                host.start()
+                write(f"UP {time.monotonic():.6f}\n")
+                flush()
     return 0
 
 

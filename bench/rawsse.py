@@ -1,10 +1,17 @@
 """A minimal raw SSE server for the throughput benchmark: it builds, once, the byte blob of one run's event
 stream (``count`` ``log.appended`` frames shaped exactly like the local host's ``devhost-burst`` events,
-then ``run.completed``) and answers every GET with it (chunked transfer encoding, 64 KiB chunks, then
-``Connection: close``), whatever the path. It does no per-request work but ``sendall``, so the server is
-never the bottleneck; it runs in a process of its own.
+then ``run.completed``) and answers every GET with it, whatever the path, in one of two framings:
 
-    python -m bench.rawsse --events 100000 --payload-bytes 250    # prints "listening on http://127.0.0.1:N"
+- ``chunked`` (the default): HTTP/1.1 chunked transfer encoding, 64 KiB chunks, then ``Connection: close``
+  (as the Node reference hosts send);
+- ``close``: close-delimited, HTTP/1.0-style: an ``HTTP/1.0`` status line, no ``Transfer-Encoding`` nor
+  ``Content-Length``, the body ends when the connection closes (as the Python reference host sends).
+
+It does no per-request work but ``sendall``, so the server is never the bottleneck; it runs in a process of
+its own.
+
+    python -m bench.rawsse --events 100000 --payload-bytes 250 [--framing close]
+    # prints "listening on http://127.0.0.1:N"
 """
 
 from __future__ import annotations
@@ -75,6 +82,23 @@ HEAD = (
     b"Transfer-Encoding: chunked\r\n"
     b"Connection: close\r\n\r\n"
 )
+#: The close-delimited head: no length, no transfer coding: the body is everything up to the close.
+HEAD_CLOSE = (
+    b"HTTP/1.0 200 OK\r\n"
+    b"Content-Type: text/event-stream; charset=utf-8\r\n"
+    b"Cache-Control: no-cache\r\n"
+    b"Connection: close\r\n\r\n"
+)
+FRAMINGS = ("chunked", "close")
+
+
+def response_for(body: bytes, framing: str) -> bytes:
+    """The whole HTTP response carrying ``body`` in ``framing`` (one of :data:`FRAMINGS`)."""
+    if framing == "chunked":
+        return HEAD + chunked(body)
+    if framing == "close":
+        return HEAD_CLOSE + body
+    raise ValueError(f"unknown framing {framing!r}")
 
 
 def _serve_one(conn: socket.socket, response: bytes) -> None:
@@ -97,9 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--payload-bytes", type=int, default=250)
+    parser.add_argument("--framing", choices=FRAMINGS, default="chunked")
     args = parser.parse_args(argv)
     body = build_body(args.events, args.payload_bytes)
-    response = HEAD + chunked(body)
+    response = response_for(body, args.framing)
     server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     server.bind(("127.0.0.1", 0))
@@ -112,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             threading.Thread(target=_serve_one, args=(conn, response), daemon=True).start()
 
     threading.Thread(target=accept, daemon=True).start()
-    print(f"listening on http://127.0.0.1:{server.getsockname()[1]} ({len(body):,} bytes body)", flush=True)
+    port = server.getsockname()[1]
+    print(f"listening on http://127.0.0.1:{port} ({len(body):,} bytes body, {args.framing} framing)", flush=True)
     sys.stdin.read()  # the parent closes our stdin (or ends us) when it is done
     return 0
 

@@ -152,9 +152,11 @@ class ClientSettings:
     def httpx_options(self) -> dict[str, Any]:
         """Keyword arguments for ``httpx.Client`` / ``httpx.AsyncClient``: one pool per client.
 
-        The pool has no cap on open connections: every followed event stream holds one connection for the
-        whole wait, and one client is shared by all the waits of a process (an Airflow triggerer may hold
-        thousands), so a cap would stall every wait past it in the pool (``PoolTimeout``, then retries)."""
+        Event streams do not use the pool: each gets a connection of its own, made with the same SSL context
+        and proxies (``stream_transport``), so a wait costs the same CPU with 10 or 3,000 streams open. The
+        pool has no cap on open connections all the same: one client is shared by all the waits of a process
+        (an Airflow triggerer may hold thousands, started together, each reading a snapshot first), so a cap
+        would stall every request past it (``PoolTimeout``, then retries)."""
         return {
             "base_url": self.base_url,
             "headers": self.default_headers(),

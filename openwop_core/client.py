@@ -17,6 +17,7 @@ from ._base import ClientBase, ClientOptions
 from .endpoints import Call
 from .errors import OpenwopError, WaitTimeoutError
 from .sse import SSEError, iter_sse_batches
+from .stream_transport import OWN_CONNECTION, StreamingHTTPClient
 from .streaming import IDLE, STALLED, STALLED_TICK, EventStreamState, Idle, Stalled, past, pauses
 from .tracing import in_trace_operation
 from .waiting import WaitPlan, WaitResult
@@ -44,7 +45,7 @@ class OpenwopClient(ClientBase):
         self, base_url: str, *, transport: httpx.BaseTransport | None = None, **options: Unpack[ClientOptions]
     ) -> None:
         super().__init__(base_url, options)
-        self._http = httpx.Client(transport=transport, **self.settings.httpx_options())
+        self._http = StreamingHTTPClient(transport=transport, **self.settings.httpx_options())
 
     # -- plumbing -----------------------------------------------------------------------------------
 
@@ -75,7 +76,7 @@ class OpenwopClient(ClientBase):
     def _open_stream(self, call: Call[None], read_timeout: float) -> Iterator[httpx.Response]:
         options = self.settings.request_options(call, stream_read_timeout=read_timeout)
         try:
-            with self._http.stream(**options) as response:
+            with self._http.stream(**options, extensions=OWN_CONNECTION) as response:
                 if not 200 <= response.status_code < 300:
                     response.read()
                     raise self.settings.http_error(call, response)
@@ -313,7 +314,7 @@ class OpenwopClient(ClientBase):
                             plan.stall_read_failed(error)
                             continue
                         state.host_answered()
-                        if plan.on_stall_snapshot(snapshot):
+                        if plan.on_stall_snapshot(snapshot, state.not_before):
                             break
                 elif isinstance(item, list):
                     if any(plan.observe(event) for event in item):
@@ -331,7 +332,7 @@ class OpenwopClient(ClientBase):
                     unreachable_since=plan.unreachable_since(),
                     last_error=plan.last_error,
                 )
-            pause = state.catch_up_wait(plan.stall_check) if plan.needs_catch_up else None
+            pause = plan.catch_up_pause(state.catch_up_wait(plan.stall_check))
             if pause is not None:  # the events the stream could not deliver, read once (best effort)
                 time.sleep(pause)
                 cursor = plan.tracker.last_sequence

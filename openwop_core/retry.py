@@ -4,13 +4,20 @@ Retried: connection errors and timeouts, 429, 500/502/503/504, and ``409 idempot
 for requests that are safe to repeat (GETs, and mutations carrying an Idempotency-Key, which the client
 always attaches). ``Retry-After`` is a floor, never undercut; a ``Retry-After`` longer than
 ``max_retry_after`` stops the retries (the error is raised) rather than waiting less than asked.
+
+The first attempt of a request runs outside tenacity (most requests succeed at once, and building tenacity's
+state per request cost more CPU than the rest of the client's own work on a request); tenacity takes over
+only after a retryable failure, for the remaining attempts.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
-from collections.abc import Callable
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from types import TracebackType
 from typing import Any
 
 import tenacity
@@ -68,28 +75,29 @@ class RetryPolicy(BaseModel):
         retry_after = getattr(error, "retry_after", None)
         return isinstance(retry_after, (int, float)) and retry_after > self.max_retry_after
 
-    def tenacity_kwargs(self, describe: str, *, repeatable: bool = True) -> dict[str, Any]:
-        """Arguments for ``tenacity.Retrying`` / ``AsyncRetrying`` for one request named ``describe``."""
+    def tenacity_kwargs(self, describe: str, *, repeatable: bool = True, done: int = 0) -> dict[str, Any]:
+        """Arguments for ``tenacity.Retrying`` / ``AsyncRetrying`` for one request named ``describe``, of which
+        ``done`` attempts were already made (tenacity's attempt 1 is then the request's attempt ``done + 1``)."""
         attempts = self.max_attempts if repeatable else 1
         return {
-            "stop": tenacity.stop_after_attempt(attempts),
+            "stop": tenacity.stop_after_attempt(attempts - done),
             "retry": tenacity.retry_if_exception(self.is_retryable),
-            "wait": self._tenacity_wait,
-            "before_sleep": _log_before_sleep(describe, attempts),
+            "wait": lambda state: self._tenacity_wait(state, done),
+            "before_sleep": _log_before_sleep(describe, attempts, done),
             "reraise": True,
         }
 
-    def retrying(self, describe: str, *, repeatable: bool = True) -> tenacity.Retrying:
-        """A tenacity ``Retrying`` for a synchronous request."""
-        return tenacity.Retrying(**self.tenacity_kwargs(describe, repeatable=repeatable))
+    def retrying(self, describe: str, *, repeatable: bool = True) -> Iterator[Any]:
+        """The attempts of a synchronous request: ``for attempt in ...: with attempt: return send()``."""
+        return _Attempts(self, describe, repeatable)
 
-    def aretrying(self, describe: str, *, repeatable: bool = True) -> tenacity.AsyncRetrying:
-        """A tenacity ``AsyncRetrying`` for an asynchronous request."""
-        return tenacity.AsyncRetrying(**self.tenacity_kwargs(describe, repeatable=repeatable))
+    def aretrying(self, describe: str, *, repeatable: bool = True) -> AsyncIterator[Any]:
+        """The attempts of an asynchronous request: ``async for attempt in ...: with attempt: return await send()``."""
+        return _Attempts(self, describe, repeatable)
 
-    def _tenacity_wait(self, state: tenacity.RetryCallState) -> float:
+    def _tenacity_wait(self, state: tenacity.RetryCallState, done: int = 0) -> float:
         error = state.outcome.exception() if state.outcome else None
-        return self.delay_for(error, state.attempt_number)
+        return self.delay_for(error, state.attempt_number + done)
 
 
 def is_retryable_error(error: BaseException, statuses: tuple[int, ...] = (429, 500, 502, 503, 504)) -> bool:
@@ -103,18 +111,95 @@ def is_retryable_error(error: BaseException, statuses: tuple[int, ...] = (429, 5
     return False
 
 
-def _log_before_sleep(describe: str, attempts: int) -> Callable[[tenacity.RetryCallState], None]:
+class _FirstAttempt:
+    """The first attempt of a request, outside tenacity: keeps the exception its block raised."""
+
+    __slots__ = ("error",)
+
+    def __init__(self) -> None:
+        self.error: Exception | None = None
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        if isinstance(exc, Exception):
+            self.error = exc
+            return True
+        return False  # no error, or a BaseException (cancellation, KeyboardInterrupt): never retried
+
+
+class _Attempts:
+    """The attempts of one request (sync or async iteration): the first one plain; after a retryable failure,
+    the backoff, then tenacity for the remaining attempts; a failure that is not retried is raised."""
+
+    __slots__ = ("_arest", "_describe", "_first", "_policy", "_repeatable", "_rest")
+
+    def __init__(self, policy: RetryPolicy, describe: str, repeatable: bool) -> None:
+        self._policy = policy
+        self._describe = describe
+        self._repeatable = repeatable
+        self._first: _FirstAttempt | None = None
+        self._rest: Iterator[Any] | None = None
+        self._arest: AsyncIterator[Any] | None = None
+
+    def _retry_after_first(self) -> float:
+        """After the first attempt failed: the seconds to wait before the second, or raise its error."""
+        assert self._first is not None
+        error = self._first.error
+        if error is None:
+            raise StopIteration  # the block ended without returning: nothing left to try
+        attempts = self._policy.max_attempts if self._repeatable else 1
+        if attempts <= 1 or not self._policy.is_retryable(error):
+            raise error
+        delay = self._policy.delay_for(error, 1)
+        _log_retry(self._describe, error, delay, 2, attempts)
+        return delay
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        if self._rest is not None:
+            return next(self._rest)
+        if self._first is None:
+            self._first = _FirstAttempt()
+            return self._first
+        time.sleep(self._retry_after_first())
+        kwargs = self._policy.tenacity_kwargs(self._describe, repeatable=self._repeatable, done=1)
+        self._rest = iter(tenacity.Retrying(**kwargs))
+        return next(self._rest)
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self
+
+    async def __anext__(self) -> Any:
+        if self._arest is not None:
+            return await self._arest.__anext__()
+        if self._first is None:
+            self._first = _FirstAttempt()
+            return self._first
+        try:
+            delay = self._retry_after_first()
+        except StopIteration:
+            raise StopAsyncIteration from None
+        await asyncio.sleep(delay)
+        kwargs = self._policy.tenacity_kwargs(self._describe, repeatable=self._repeatable, done=1)
+        self._arest = tenacity.AsyncRetrying(**kwargs).__aiter__()
+        return await self._arest.__anext__()
+
+
+def _log_retry(describe: str, error: BaseException | None, delay: float, attempt: int, attempts: int) -> None:
+    reason = f"HTTP {error.status_code} {error.code}" if isinstance(error, ApiError) else type(error).__name__
+    log.warning("%s: %s; retrying in %.1fs (attempt %d of %d)", describe, reason, delay, attempt, attempts)
+
+
+def _log_before_sleep(describe: str, attempts: int, done: int = 0) -> Callable[[tenacity.RetryCallState], None]:
     def before_sleep(state: tenacity.RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
-        reason = f"HTTP {error.status_code} {error.code}" if isinstance(error, ApiError) else type(error).__name__
         delay = state.next_action.sleep if state.next_action else 0.0
-        log.warning(
-            "%s: %s; retrying in %.1fs (attempt %d of %d)",
-            describe,
-            reason,
-            delay,
-            state.attempt_number + 1,
-            attempts,
-        )
+        _log_retry(describe, error, delay, state.attempt_number + done + 1, attempts)
 
     return before_sleep

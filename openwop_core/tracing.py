@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 import re
 import secrets
 import sys
@@ -124,7 +125,11 @@ def current_trace_id() -> str | None:
 def trace_headers(trace: TraceContext | None = None) -> dict[str, str]:
     """The trace headers of one request: ``trace``'s (a stream's own), else :func:`current_trace`'s, else a
     trace of its own."""
-    return (trace or current_trace() or TraceContext.new()).headers()
+    trace = trace or current_trace()
+    if trace is None:  # a trace of its own: the header alone (what ``TraceContext.new().headers()`` gives)
+        ids = os.urandom(24).hex()
+        return {"traceparent": f"00-{ids[:32]}-{ids[32:]}-01"}
+    return trace.headers()
 
 
 class trace_operation:  # lowercase, like contextlib.suppress: it reads as a function

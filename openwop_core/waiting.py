@@ -216,6 +216,7 @@ class WaitPlan:
     checked_at: float = field(default=0.0, init=False)
     answered_at: float = field(default_factory=time.time, init=False)
     failing: bool = field(default=False, init=False)
+    catch_up_now: bool = field(default=False, init=False)
     last_error: str | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
@@ -254,20 +255,32 @@ class WaitPlan:
         after each failed connection)."""
         return time.monotonic() - self.checked_at >= self.stall_check
 
-    def on_stall_snapshot(self, snapshot: RunSnapshot) -> bool:
+    def on_stall_snapshot(self, snapshot: RunSnapshot, reconnect_at: float | None = None) -> bool:
         """A snapshot read while the stream was stalled; True when the wait is over. The events the stream
         could not deliver are then read once from the poll endpoint, best effort. With an ``on_event``
         callback the stream first gets one more chance (until the next check, and as long as it delivers
         events) to deliver them itself, in its stream mode: after a mere dropped connection it reconnects
-        at once and does."""
+        at once and does. Not when its next reconnect (``reconnect_at``, monotonic) comes only after that
+        check (a stream refused again and again, its backoff grown): it could not deliver them, and waiting
+        would only notice the end one check later; the events are then read from the poll endpoint at once."""
         self._answered()
         self.stalled = True
         over = snapshot.is_terminal or (self.stop_on_interrupt and snapshot.is_waiting)
-        if over and (self.on_event is None or self.over_at_last_check):
+        stream_too_late = reconnect_at is not None and reconnect_at - self.checked_at >= self.stall_check
+        if over and (self.on_event is None or self.over_at_last_check or stream_too_late):
             self.finished = True
             self.needs_catch_up = True
+            self.catch_up_now = self.on_event is not None and stream_too_late
         self.over_at_last_check = over
         return self.finished
+
+    def catch_up_pause(self, stream_pause: float | None) -> float | None:
+        """Seconds to wait before reading the events the stream could not deliver from the poll endpoint
+        (None: skip that read), given what is left of the stream's reconnect delay (``stream_pause``, see
+        ``EventStreamState.catch_up_wait``); at once when the stream was given up for being too late."""
+        if not self.needs_catch_up:
+            return None
+        return 0.0 if self.catch_up_now else stream_pause
 
     def catch_up_failed(self, error: OpenwopError) -> None:
         """The catch-up read after the wait failed: re-raise unless the stream was stalled and the error

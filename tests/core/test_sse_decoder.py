@@ -14,7 +14,14 @@ import respx
 from httpx_sse import EventSource
 
 from openwop_core import AsyncOpenwopClient, OpenwopClient, ResponseFormatError
-from openwop_core.sse import ServerSentEvent, SSEDecoder, SSEError, aiter_sse_batches, iter_sse_batches
+from openwop_core.sse import (
+    CanonicalFrames,
+    ServerSentEvent,
+    SSEDecoder,
+    SSEError,
+    aiter_sse_batches,
+    iter_sse_batches,
+)
 
 Fields = tuple[str, str, str, int | None]
 
@@ -140,7 +147,25 @@ def slow_events(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return counted
 
 
-def test_generated_streams_split_anywhere_decode_as_httpx_sse_does(slow_events: list[int]) -> None:
+@pytest.fixture
+def column_events(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts events that came out of the column path (a chunk of canonical frames, no object per frame)."""
+    counted = [0]
+    original = SSEDecoder.feed_batch
+
+    def counting(self: SSEDecoder, chunk: bytes) -> list[ServerSentEvent] | CanonicalFrames:
+        batch = original(self, chunk)
+        if isinstance(batch, CanonicalFrames):
+            counted[0] += len(batch)
+        return batch
+
+    monkeypatch.setattr(SSEDecoder, "feed_batch", counting)
+    return counted
+
+
+def test_generated_streams_split_anywhere_decode_as_httpx_sse_does(
+    slow_events: list[int], column_events: list[int]
+) -> None:
     total = 0
     for seed in range(3000):
         rng = random.Random(seed)
@@ -150,7 +175,37 @@ def test_generated_streams_split_anywhere_decode_as_httpx_sse_does(slow_events: 
         assert ours(chunks) == expected, f"seed {seed}: {body!r} in chunks {chunks!r}"
         total += len(expected)
     assert total > 15000
-    assert 0.1 * total < slow_events[0] < 0.7 * total  # both paths ran, many times
+    assert 0.1 * total < slow_events[0] < 0.7 * total  # all three paths ran, many times
+    assert column_events[0] > 0.05 * total
+
+
+def test_chunks_of_canonical_frames_come_as_columns_any_other_as_events() -> None:
+    with_events = b'id: 1\nevent: a\ndata: {"x": 1}\n\nid: 2\nevent: \ndata: \n\nid: \nevent: b\ndata:  two\n\n'
+    batch = SSEDecoder().feed_batch(with_events + b"id: 3\nevent: c\nda")
+    assert isinstance(batch, CanonicalFrames)
+    assert (batch.ids, batch.datas) == (["1", "2", ""], ['{"x": 1}', "", " two"])
+    assert fields(list(batch)) == reference([with_events])
+    without_events = b"id: 7\ndata: a\n\nid: 8\ndata: b\n\n"
+    batch = SSEDecoder().feed_batch(without_events)
+    assert isinstance(batch, CanonicalFrames) and batch.event_lines == []
+    assert (
+        fields(list(batch)) == reference([without_events]) == [("message", "a", "7", None), ("message", "b", "8", None)]
+    )
+    odd = [
+        b"id: 1\ndata: a\n\ndata: no id\n\n",  # a frame without an id
+        b"id: 1\nevent: a\ndata: a\n\nid: 2\ndata: b\n\n",  # event lines in some frames only
+        b"id: 1\ndata:a\n\n",  # no space after the colon
+        b"id: 1\ndata: a\n\n\nid: 2\ndata: b\n\n",  # an extra blank line
+        b"id: 1\0\ndata: a\n\n",  # a NUL in the id
+        b": keepalive\n\nid: 1\ndata: a\n\n",  # a comment
+        b"id: 1\nretry: 5\ndata: a\n\n",  # a retry field
+        b"id: 1\ndata: a\ndata: b\n\n",  # two data lines
+        "\ufeffid: 1\ndata: a\n\n".encode(),  # a byte-order mark
+    ]
+    for body in odd:
+        batch = SSEDecoder().feed_batch(body)
+        assert isinstance(batch, list), body
+        assert fields(batch) == reference([body]), body
 
 
 def test_the_benchmark_stream_takes_only_the_fast_path(slow_events: list[int]) -> None:

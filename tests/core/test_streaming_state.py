@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 
 from openwop_core import AuthenticationError, EventPage, RetryPolicy, ServerError
 from openwop_core.errors import ResponseFormatError, TransportError
-from openwop_core.sse import ServerSentEvent
+from openwop_core.sse import CanonicalFrames, ServerSentEvent, SSEDecoder
 from openwop_core.streaming import EventStreamState, StreamIdleError
 
 
@@ -143,3 +144,120 @@ def test_poll_pages_dedupe_and_finish() -> None:
         {"events": [{"type": "b", "sequence": 1}], "isComplete": True, "runStatus": "completed"}
     )
     assert state.feed_page(again) == [] and state.done
+
+
+# -- chunks of canonical frames: the decoder's columns, fed at once, act as the frames fed one by one --------
+
+DATA_KINDS = [
+    lambda rng, seq: {"type": rng.choice(["node.completed", "log.appended"]), "sequence": seq, "runId": "r"},
+    lambda rng, seq: {"type": "log.appended", "sequence": seq, "payload": {"nodeId": "n", "i": seq}},
+    lambda rng, seq: {"type": "node.started", "sequence": seq, "nodeId": None, "payload": {"nodeId": "p"}},
+    lambda rng, seq: {"type": "node.started", "seq": seq, "data": {"legacy": True}},  # legacy names
+    lambda rng, seq: {"type": "node.started", "sequence": str(seq)},  # lax: a numeric string
+    lambda rng, seq: {"payload": {"nodeId": "a"}},  # type from the event line, sequence from the id
+    lambda rng, seq: {"type": "node.started", "sequence": "x"},  # invalid: skipped
+    lambda rng, seq: {"type": rng.choice(["run.failed", "run.completed"]), "sequence": "x"},  # invalid terminal
+    lambda rng, seq: [{"type": "a", "sequence": seq}, {"type": "b", "sequence": seq + 1}],  # a batch
+    lambda rng, seq: {"runId": "r", "workflowId": "w", "status": rng.choice(["running", "completed"])},  # values
+    lambda rng, seq: {"type": "state.snapshot", "sequence": seq, "payload": {"status": "cancelled"}},
+    lambda rng, seq: {"type": rng.choice(["run.completed", "run.cancelled"]), "sequence": seq},  # terminal
+    lambda rng, seq: "not json",
+    lambda rng, seq: rng.choice([" ", "\t"]) + json.dumps({"type": "node.started", "sequence": seq, "x": None}),
+    lambda rng, seq: "",
+    lambda rng, seq: 5,
+]
+
+
+def canonical_chunk(rng: random.Random) -> tuple[bytes, list[ServerSentEvent]]:
+    """Canonical frames (``id: ``, ``event: `` in all or none, ``data: ``) whose data mixes valid, invalid,
+    duplicate, legacy, batch, snapshot and terminal events, and the frames they decode to."""
+    with_event = rng.random() < 0.7
+    frames = []
+    for _ in range(rng.randint(1, 30)):
+        seq = rng.randint(0, 25)  # often at or below the cursor: duplicates
+        kind = rng.choices(range(len(DATA_KINDS)), weights=[30, 10, 4, 4, 3, 3, 3, 1, 2, 2, 1, 1, 2, 3, 2, 1])[0]
+        doc = DATA_KINDS[kind](rng, seq)
+        data = doc if isinstance(doc, str) else json.dumps(doc)
+        frame_id = rng.choice([str(seq), str(seq), "", f"evt-{seq}"])
+        frames.append(ServerSentEvent("node.completed" if with_event else None, data, frame_id))
+    body = "".join(
+        f"id: {f.id}\n" + (f"event: {f.event}\n" if with_event else "") + f"data: {f.data}\n\n" for f in frames
+    )
+    return body.encode(), frames
+
+
+def state_of(state: EventStreamState) -> tuple:
+    return (
+        state.cursor,
+        state.last_event_id,
+        state.done,
+        state.frames,
+        state.delivered,
+        state.failures,
+        state.unanswered,
+        state.empty_streams,
+    )
+
+
+def dumps(events: list) -> list:
+    return [(e.model_dump(), e.model_fields_set) for e in events]
+
+
+def test_a_chunk_of_canonical_frames_acts_as_its_frames_fed_one_by_one() -> None:
+    batches = 0
+    for seed in range(1500):
+        rng = random.Random(seed)
+        body, frames = canonical_chunk(rng)
+        resume = rng.choice([None, None, 3, 12])
+        by_frame, by_chunk = (EventStreamState("r", last_event_id=resume) for _ in range(2))
+        for state in (by_frame, by_chunk):
+            state.failures = state.unanswered = 2  # progress resets them
+        expected = []
+        for sse in frames:
+            expected += by_frame.feed(sse)
+            if by_frame.done:
+                break
+        decoder = SSEDecoder()
+        chunk = decoder.feed_batch(body)
+        assert isinstance(chunk, CanonicalFrames), f"seed {seed}: {body!r}"
+        batches += 1
+        got = by_chunk.feed_frames(chunk)
+        assert dumps(got) == dumps(expected), f"seed {seed}: {body!r}"
+        assert state_of(by_chunk) == state_of(by_frame), f"seed {seed}: {body!r}"
+        # the same stream cut anywhere (each piece canonical or not) still gives the same events
+        pieces = sorted(rng.sample(range(1, len(body)), min(5, len(body) - 1)))
+        cut = EventStreamState("r", last_event_id=resume)
+        cut.failures = cut.unanswered = 2
+        decoder, got = SSEDecoder(), []
+        for a, b in zip([0, *pieces], [*pieces, len(body)], strict=True):
+            if not cut.done:
+                got += cut.feed_frames(decoder.feed_batch(body[a:b]))
+        assert dumps(got) == dumps(expected), f"seed {seed} cut at {pieces}: {body!r}"
+        assert state_of(cut) == state_of(by_frame), f"seed {seed} cut at {pieces}: {body!r}"
+    assert batches == 1500
+
+
+def test_a_chunk_mixing_valid_invalid_and_duplicate_events() -> None:
+    docs = [
+        {"type": "run.started", "sequence": 1, "runId": "r"},
+        {"type": "node.completed", "sequence": 1, "runId": "r"},  # duplicate
+        {"type": "node.completed", "sequence": "x"},  # invalid: skipped
+        {"type": "node.completed", "sequence": 2, "nodeId": None, "payload": {"nodeId": "n"}},
+        {"payload": {}},  # no type nor sequence: from the event line and the id
+        {"type": "run.completed", "sequence": 4},
+        {"type": "node.completed", "sequence": 5},  # after the terminal event: not read
+    ]
+    ids = ["1", "1", "2", "2", "3", "4", "5"]
+    body = "".join(f"id: {i}\nevent: node.completed\ndata: {json.dumps(d)}\n\n" for i, d in zip(ids, docs, strict=True))
+    body += "id: 9\nevent: node.completed\ndata: not json\n\n"
+    chunk = SSEDecoder().feed_batch(body.encode())
+    assert isinstance(chunk, CanonicalFrames) and len(chunk) == 8
+    state = EventStreamState("r")
+    events = state.feed_frames(chunk)
+    assert [(e.type, e.sequence, e.node_id) for e in events] == [
+        ("run.started", 1, None),
+        ("node.completed", 2, "n"),
+        ("node.completed", 3, None),
+        ("run.completed", 4, None),
+    ]
+    assert (state.cursor, state.last_event_id, state.done, state.frames, state.delivered) == (4, "4", True, 6, 4)

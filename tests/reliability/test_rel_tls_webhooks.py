@@ -94,6 +94,29 @@ def test_an_ssl_context_with_the_ca_works_for_the_async_client(tls_host: TlsHost
     assert asyncio.run(scenario()) == "completed"
 
 
+def test_concurrent_streams_over_tls_each_get_a_connection_made_with_the_ca(
+    tls_host: TlsHost, tls_material: TlsMaterial
+) -> None:
+    """Each followed stream has a connection of its own (``openwop_core.stream_transport``), made with the
+    client's CA bundle; they are all closed once the waits are over."""
+
+    async def scenario() -> list[str]:
+        async with AsyncOpenwopClient(tls_host.base_url, api_key=API_KEY, verify=str(tls_material.ca_cert)) as client:
+            run_ids = [(await client.runs_create("conformance-delay", {"delayMs": 500})).run_id for _ in range(4)]
+            results = await asyncio.gather(*(client.wait_for_run(run_id, timeout=30) for run_id in run_ids))
+            assert client._http._transport.open_streams == 0
+            return [result.status for result in results]
+
+    assert asyncio.run(scenario()) == ["completed"] * 4
+
+    def untrusted() -> None:  # the stream's own connection verifies too
+        with OpenwopClient(tls_host.base_url, api_key=API_KEY, retry={"max_attempts": 1}) as client:
+            list(client.runs_events("run_1", reconnect=False, poll_fallback=False))
+
+    with pytest.raises(TransportError, match="was not trusted"):
+        untrusted()
+
+
 @pytest.mark.parametrize(
     ("base_url", "api_key", "warns"),
     [
