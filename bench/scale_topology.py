@@ -432,7 +432,7 @@ def main() -> int:
         machine,
         blocks,
         blocks,
-        write=not args.no_write and args.only is None,
+        write=not args.no_write,
     )
     return 0
 
