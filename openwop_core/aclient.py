@@ -337,7 +337,11 @@ class AsyncOpenwopClient(ClientBase):
                     unreachable_since=plan.unreachable_since(),
                     last_error=plan.last_error,
                 )
-            pause = plan.catch_up_pause(state.catch_up_wait(plan.stall_check))
+            pause = (
+                state.catch_up_wait(plan.stall_check, backoff_too=not plan.catch_up_now)
+                if plan.needs_catch_up
+                else None
+            )
             if pause is not None:  # the events the stream could not deliver, read once (best effort)
                 await asyncio.sleep(pause)
                 cursor = plan.tracker.last_sequence

@@ -30,8 +30,8 @@ import httpx
 __all__ = ["OWN_CONNECTION", "AsyncStreamingHTTPClient", "StreamingHTTPClient"]
 
 #: Request extensions that send a request on a connection of its own (the client's event streams).
-OWN_CONNECTION: dict[str, Any] = {"openwop.own_connection": True}
 _KEY = "openwop.own_connection"
+OWN_CONNECTION: dict[str, Any] = {_KEY: True}
 #: httpx 0.28+ (``httpx.create_ssl_context``); older versions keep every stream in the client's pool.
 ROUTABLE = hasattr(httpx, "create_ssl_context")
 #: A stream's own pool: one connection, never kept once the stream is closed.

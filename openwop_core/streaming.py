@@ -120,6 +120,8 @@ class EventStreamState:
         #: Monotonic time before which the events endpoint is not asked again (the reconnect delay, which never
         #: undercuts a ``Retry-After``), for reads of it outside the stream loop (a waiter's catch-up).
         self.not_before = 0.0
+        #: Until when (monotonic) the host asked for no request to the events endpoint (its ``Retry-After``).
+        self.host_asked_until = 0.0
         self.empty_streams = 0
         self.frames = 0
         self.delivered = 0
@@ -322,11 +324,12 @@ class EventStreamState:
         """Seconds to wait before the next poll (0 after a page with events: a long-poll host waits)."""
         return 0.0 if page.events else _EMPTY_POLL_DELAY
 
-    def catch_up_wait(self, longest: float) -> float | None:
+    def catch_up_wait(self, longest: float, *, backoff_too: bool = True) -> float | None:
         """Seconds to wait before reading the events endpoint once more outside the stream (a waiter's
-        catch-up after the snapshot showed the end): what is left of the reconnect delay, so a ``Retry-After``
-        is honoured; None when that is more than ``longest`` (skip the read: the snapshot tells the end)."""
-        left = self.not_before - time.monotonic()
+        catch-up after the snapshot showed the end): what is left of the reconnect delay (only of the host's
+        ``Retry-After`` when not ``backoff_too``), so a ``Retry-After`` is always honoured; None when that is
+        more than ``longest`` (skip the read: the snapshot tells the end)."""
+        left = (self.not_before if backoff_too else self.host_asked_until) - time.monotonic()
         if left <= 0:
             return 0.0
         return left if left <= longest else None
@@ -358,6 +361,8 @@ class EventStreamState:
             raise error
         delay = self.policy.delay_for(error, self.failures)
         self.not_before = time.monotonic() + delay
+        asked = isinstance(getattr(error, "retry_after", None), (int, float))
+        self.host_asked_until = self.not_before if asked else 0.0
         log.warning(
             "run %s: event stream interrupted (%s); reconnecting %s in %.1fs (%d of %d)",
             self.run_id,

@@ -216,6 +216,8 @@ class WaitPlan:
     checked_at: float = field(default=0.0, init=False)
     answered_at: float = field(default_factory=time.time, init=False)
     failing: bool = field(default=False, init=False)
+    #: The stream was given up for reconnecting too late: read the missed events without waiting for its
+    #: backoff (a host's ``Retry-After`` is still waited for, see ``EventStreamState.catch_up_wait``).
     catch_up_now: bool = field(default=False, init=False)
     last_error: str | None = field(default=None, init=False)
 
@@ -262,7 +264,8 @@ class WaitPlan:
         events) to deliver them itself, in its stream mode: after a mere dropped connection it reconnects
         at once and does. Not when its next reconnect (``reconnect_at``, monotonic) comes only after that
         check (a stream refused again and again, its backoff grown): it could not deliver them, and waiting
-        would only notice the end one check later; the events are then read from the poll endpoint at once."""
+        would only notice the end one check later; the events are then read from the poll endpoint at once
+        (after what is left of a ``Retry-After`` the host sent, or not at all when that is longer than a check)."""
         self._answered()
         self.stalled = True
         over = snapshot.is_terminal or (self.stop_on_interrupt and snapshot.is_waiting)
@@ -273,14 +276,6 @@ class WaitPlan:
             self.catch_up_now = self.on_event is not None and stream_too_late
         self.over_at_last_check = over
         return self.finished
-
-    def catch_up_pause(self, stream_pause: float | None) -> float | None:
-        """Seconds to wait before reading the events the stream could not deliver from the poll endpoint
-        (None: skip that read), given what is left of the stream's reconnect delay (``stream_pause``, see
-        ``EventStreamState.catch_up_wait``); at once when the stream was given up for being too late."""
-        if not self.needs_catch_up:
-            return None
-        return 0.0 if self.catch_up_now else stream_pause
 
     def catch_up_failed(self, error: OpenwopError) -> None:
         """The catch-up read after the wait failed: re-raise unless the stream was stalled and the error

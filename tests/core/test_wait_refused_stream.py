@@ -35,6 +35,28 @@ async def test_refused_stream_is_not_given_another_check_once_the_snapshot_shows
         await call(slow_client.aclose() if isinstance(slow_client, AsyncOpenwopClient) else slow_client.close())
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("client_class", [OpenwopClient, AsyncOpenwopClient], ids=["sync", "async"])
+async def test_a_refused_streams_retry_after_is_honoured_by_the_catch_up_read(client_class: Any, host: DevHost) -> None:
+    """Given up on, the stream's missed events are read at once, but never before the host's ``Retry-After``
+    on the events endpoint: with 30 s asked, longer than a snapshot check, the read is skipped (the snapshot
+    tells the end) rather than sent early."""
+    client = client_class(host.base_url, api_key=host.api_key)
+    try:
+        run = await call(client.runs_create("conformance-noop"))
+        host.wait_for_status(run.run_id)
+        rule = {"route": EVENTS_ROUTE, "status": 503, "count": 1000, "retry_after": 30}
+        host.set_faults(fail_requests=[rule])
+        host.clear_requests()
+        result = await call(client.wait_for_run(run.run_id, timeout=50, on_event=lambda _event: None))
+    finally:
+        await call(client.aclose() if isinstance(client, AsyncOpenwopClient) else client.close())
+
+    assert result.status == "completed"
+    events_requests = [r["path"] for r in host.requests if r["path"].startswith(f"/v1/runs/{run.run_id}/events")]
+    assert events_requests == [f"/v1/runs/{run.run_id}/events"], events_requests  # the refused stream only
+
+
 async def refused_stream_wait(slow_client: Any, host: DevHost) -> None:
     """The run is over before the wait starts; the stream is refused; the waiter shows progress events."""
     run = await call(slow_client.runs_create("conformance-noop"))
