@@ -8,6 +8,8 @@
 #   prefect tests  -> .venv-prefect  (blocks, tasks, flows under Prefect's test harness)
 #                  -> .venv-all      (the same on the Prefect that installs beside Airflow 3.3, in one environment)
 #   tests/reliability (faults, bad input, secrets, TLS) -> its core part with core, airflow/ and prefect/ with theirs
+#   production topology (tests/prod_topology.py) -> tests/airflow/test_prod_topology.py (.venv-airflow) and
+#                  tests/prefect/test_prod_topology_prefect.py (.venv-prefect); TOPOLOGY=0 leaves them out
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup-envs.sh || exit 1
@@ -34,29 +36,41 @@ run_suite() {
 # Two lanes run side by side: most of each suite's time is spent waiting (on runs, triggers, servers), so two
 # lanes on two cores take about 60% of the wall time of one (TEST_LANES=1 runs them one after the other).
 # Each suite keeps its own temp Airflow/Prefect homes and free ports, so they do not meet.
+# The production-topology suites (Postgres, Redis, Celery, two triggerers; a Prefect server on Postgres with two
+# workers) run last in each lane, where they meet each other and the Prefect suites rather than the Airflow ones
+# (a loaded LocalExecutor has races of its own).
+# TOPOLOGY=0 leaves them out (`make test-prod` runs them alone).
+topology() { [ "${TOPOLOGY:-1}" != "0" ]; }
 lane_a() {
   run_suite core .venv-core tests --ignore=tests/airflow --ignore=tests/prefect \
     --ignore=tests/reliability/airflow --ignore=tests/reliability/prefect ${PYTEST_ARGS:-}
   # the fast part of it on the oldest and the newest Python the package supports (about a minute each)
   run_suite core-py310 .venv-py310 tests/core ${PYTEST_ARGS:-}
   run_suite core-py313 .venv-py313 tests/core ${PYTEST_ARGS:-}
-  # the production-topology tests (Postgres, Celery, two triggerers) run with `make test-prod` (docs/deployment.md)
   [ -d tests/airflow ] && run_suite airflow .venv-airflow tests/airflow tests/reliability/airflow \
     --ignore=tests/airflow/test_prod_topology.py ${PYTEST_ARGS:-}
   [ -d tests/prefect ] && run_suite prefect-beside-airflow .venv-all tests/prefect tests/reliability/prefect \
     --ignore=tests/prefect/test_prod_topology_prefect.py ${PYTEST_ARGS:-}
+  topology && run_suite prod-topology-airflow .venv-airflow tests/airflow/test_prod_topology.py ${PYTEST_ARGS:-}
 }
 lane_b() {
   [ -d tests/airflow ] && run_suite airflow31 .venv-airflow31 tests/airflow tests/reliability/airflow \
     --ignore=tests/airflow/test_prod_topology.py -m "not airflow33 and not slow" ${PYTEST_ARGS:-}
   [ -d tests/prefect ] && run_suite prefect .venv-prefect tests/prefect tests/reliability/prefect \
     --ignore=tests/prefect/test_prod_topology_prefect.py ${PYTEST_ARGS:-}
+  topology && run_suite prod-topology-prefect .venv-prefect tests/prefect/test_prod_topology_prefect.py ${PYTEST_ARGS:-}
 }
+# Postgres and Redis (Debian packages) for the topology suites, installed once here rather than by both lanes
+# at the same time (apt's lock); nothing is done when they are there.
+if topology; then
+  .venv-core/bin/python -c "import sys; sys.path.insert(0, 'tests'); import prod_topology as t; t.ensure_system_packages()" \
+    || failed_steps+=("installing postgresql and redis-server for the topology suites")
+fi
 started=$(date +%s)
 if [ "${TEST_LANES:-2}" = "1" ]; then
   lane_a; lane_b
 else
-  echo "==> lane B (Airflow 3.1, Prefect) runs beside lane A; its output follows lane A's"
+  echo "==> lane B (Airflow 3.1, Prefect, Prefect topology) runs beside lane A; its output follows lane A's"
   lane_b > "$results/lane-b.log" 2>&1 &
   lane_b_pid=$!
   lane_a

@@ -104,7 +104,7 @@ def test_deferred_questions_are_answered_on_the_rest_api_and_the_runs_complete(d
             wait_for(f"the scheduler to settle {task_id}'s deferral", lambda: settled(task_id), airflow, 60)
             path = f"/api/v2/dags/{DAG_ID}/dagRuns/{dag_run_id}/taskInstances/{task_id}/-1/hitlDetails"
             answered = api.patch(path, json={"chosen_options": [option], "params_input": {"feedback": feedback}})
-            assert answered.status_code == 200, answered.text
+            assert answered.status_code == 200, f"{answered.text}\n{airflow.diagnosis()}"
             return answered.json()
 
         first = wait_for("the approval to be asked", lambda: pending("approve"), airflow, 180)

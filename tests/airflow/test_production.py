@@ -90,7 +90,9 @@ class Deployment:
             "AIRFLOW_HOME": str(root / "home"),
             "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.db}",
+            # Four processes share one SQLite file: a writer waits up to 60 s for the lock instead of SQLite's
+            # default 5 s, which a loaded machine exceeds (the API server then answers 500 "Database error").
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.db}?timeout=60",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
@@ -136,6 +138,8 @@ class Deployment:
         """Migrate the database, serialise the DAGs, start the API server, the scheduler and a triggerer
         (its log named ``triggerer``), and wait until the API server answers."""
         self.airflow("db", "migrate", timeout=180)
+        with sqlite3.connect(self.db) as conn:  # readers (this test's polling among them) no longer block writers
+            conn.execute("pragma journal_mode=wal")
         self.airflow("dags", "reserialize", timeout=180)
         self.start("api-server", "api-server")
         self.start("scheduler", "scheduler")
