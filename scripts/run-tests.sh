@@ -44,9 +44,6 @@ topology() { [ "${TOPOLOGY:-1}" != "0" ]; }
 lane_a() {
   run_suite core .venv-core tests --ignore=tests/airflow --ignore=tests/prefect \
     --ignore=tests/reliability/airflow --ignore=tests/reliability/prefect ${PYTEST_ARGS:-}
-  # the fast part of it on the oldest and the newest Python the package supports (about a minute each)
-  run_suite core-py310 .venv-py310 tests/core ${PYTEST_ARGS:-}
-  run_suite core-py313 .venv-py313 tests/core ${PYTEST_ARGS:-}
   [ -d tests/airflow ] && run_suite airflow .venv-airflow tests/airflow tests/reliability/airflow \
     --ignore=tests/airflow/test_prod_topology.py ${PYTEST_ARGS:-}
   [ -d tests/prefect ] && run_suite prefect-beside-airflow .venv-all tests/prefect tests/reliability/prefect \
@@ -54,6 +51,9 @@ lane_a() {
   topology && run_suite prod-topology-airflow .venv-airflow tests/airflow/test_prod_topology.py ${PYTEST_ARGS:-}
 }
 lane_b() {
+  # the fast part of it on the oldest and the newest Python the package supports (about a minute each)
+  run_suite core-py310 .venv-py310 tests/core ${PYTEST_ARGS:-}
+  run_suite core-py313 .venv-py313 tests/core ${PYTEST_ARGS:-}
   [ -d tests/airflow ] && run_suite airflow31 .venv-airflow31 tests/airflow tests/reliability/airflow \
     --ignore=tests/airflow/test_prod_topology.py -m "not airflow33 and not slow" ${PYTEST_ARGS:-}
   [ -d tests/prefect ] && run_suite prefect .venv-prefect tests/prefect tests/reliability/prefect \
@@ -70,7 +70,7 @@ started=$(date +%s)
 if [ "${TEST_LANES:-2}" = "1" ]; then
   lane_a; lane_b
 else
-  echo "==> lane B (Airflow 3.1, Prefect, Prefect topology) runs beside lane A; its output follows lane A's"
+  echo "==> lane B (Python 3.10/3.13, Airflow 3.1, Prefect, Prefect topology) runs beside lane A; its output follows lane A's"
   lane_b > "$results/lane-b.log" 2>&1 &
   lane_b_pid=$!
   lane_a

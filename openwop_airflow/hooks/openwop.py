@@ -26,6 +26,7 @@ from openwop_airflow.hooks.connection import (
     decode_extra,
     settings_from_connection,
 )
+from openwop_airflow.hooks.connection_lookup import shared_connection_lookup
 from openwop_core import (
     ApiError,
     AsyncOpenwopClient,
@@ -101,10 +102,12 @@ class OpenwopHook(BaseHook):
         return self._settings
 
     async def aget_connection_settings(self) -> OpenwopConnectionSettings:
-        """Async twin of :meth:`get_connection_settings` for the triggerer (``aget_connection``)."""
+        """Async twin of :meth:`get_connection_settings` for the triggerer (``aget_connection``, one lookup
+        shared by the waits starting together on this loop: ``connection_lookup``)."""
         if self._settings is None:
+            conn_id = self.openwop_conn_id
             try:
-                conn = await self.aget_connection(self.openwop_conn_id)
+                conn = await shared_connection_lookup(conn_id, lambda: self.aget_connection(conn_id))
             except AirflowNotFoundException:
                 raise self._missing() from None
             self._settings = self._parse(conn, decode_extra(conn))

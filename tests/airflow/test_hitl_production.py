@@ -2,13 +2,17 @@
 (LocalExecutor) and a triggerer, each its own process, and a person (``ada``, a user of the simple auth
 manager) answering over HTTP with the calls the Required Actions page makes.
 
-Two deferred tasks: one approval, answered once; one gate that loops back on reject, so it asks twice.
-While they wait, ``OpenwopHumanInputTrigger`` runs in the triggerer; ada's answers reach the runs (with
+Two deferred tasks: one approval, answered once; one gate that loops back on reject through a 20 s revision,
+so it asks twice. (Without the revision the run asks again within a second of the reject: the trigger then
+fires a few seconds after the task deferred again, and a loaded LocalExecutor scheduler that has not yet
+processed the report of that deferral fails the re-queued task, Airflow's "task-state-changed-externally"
+race; docs/airflow.md.) While they wait, ``OpenwopHumanInputTrigger`` runs in the triggerer; ada's answers reach the runs (with
 ``decidedBy`` = ada) and both tasks end with their runs' outputs.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import textwrap
 from collections.abc import Iterator
@@ -20,10 +24,12 @@ from airflow_support import API_KEY, scheduler_settled
 from test_production import Deployment, wait_for
 
 from openwop_devhost import DevHost
+from openwop_devhost.workflows.catalogue import builtin_documents
 
 pytestmark = pytest.mark.slow
 
 DAG_ID = "openwop_hitl_production_check"
+LOOPBACK_ID = "hitl-production-reject-loopback"
 DAG_FILE = textwrap.dedent(
     f'''
     """Two deferred questions for the human-in-the-loop production test."""
@@ -34,7 +40,7 @@ DAG_FILE = textwrap.dedent(
 
     with DAG("{DAG_ID}", schedule=None, start_date=pendulum.datetime(2024, 1, 1, tz="UTC"), catchup=False):
         for task_id, workflow_id in (("approve", "conformance-approval"),
-                                     ("asked_twice", "conformance-approval-reject-loopback")):
+                                     ("asked_twice", "{LOOPBACK_ID}")):
             OpenwopRunOperator(
                 task_id=task_id, workflow_id=workflow_id, on_interrupt="ask_in_airflow", deferrable=True
             )
@@ -43,9 +49,22 @@ DAG_FILE = textwrap.dedent(
 PASSWORD = "ada-production-password"
 
 
+def loopback_with_revision() -> dict:
+    """``conformance-approval-reject-loopback`` whose ``revise`` step takes 20 s (``core.delay``)."""
+    (doc,) = [d for d in builtin_documents() if d["id"] == "conformance-approval-reject-loopback"]
+    doc = copy.deepcopy(doc)
+    doc["id"] = LOOPBACK_ID
+    (revise,) = [n for n in doc["nodes"] if n["id"] == "revise"]
+    revise.update(typeId="core.delay", config={"delayMs": 20000})
+    return doc
+
+
 @pytest.fixture
 def deployment(tmp_path: Path) -> Iterator[tuple[Deployment, DevHost]]:
-    with DevHost(api_key=API_KEY) as host:
+    workflows = tmp_path / "workflows"
+    workflows.mkdir()
+    (workflows / "loopback.json").write_text(json.dumps(loopback_with_revision()))
+    with DevHost(api_key=API_KEY, workflows_dir=workflows) as host:
         deployment = Deployment(tmp_path, host)
         (tmp_path / "dags" / "openwop_hitl_production_check.py").write_text(DAG_FILE)
         passwords = tmp_path / "passwords.json"
@@ -138,7 +157,7 @@ def test_deferred_questions_are_answered_on_the_rest_api_and_the_runs_complete(d
     }
     assert decisions == {
         "conformance-approval": [("accept", "ada")],
-        "conformance-approval-reject-loopback": [("reject", "ada"), ("accept", "ada")],
+        LOOPBACK_ID: [("reject", "ada"), ("accept", "ada")],
     }
     assert all(host.get_run(r)["status"] == "completed" for r in runs.values())
     task_logs = {str(p): p.read_text(errors="replace") for p in (airflow.root / "home" / "logs").rglob("*.log")}

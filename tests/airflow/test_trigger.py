@@ -12,7 +12,9 @@ import pytest
 from airflow.triggers.base import TriggerEvent
 from airflow_support import API_KEY, connection_json, through_trigger_row
 
+from openwop_airflow.hooks import connection_lookup
 from openwop_airflow.hooks.client_cache import shared_client_count
+from openwop_airflow.hooks.openwop import OpenwopHook
 from openwop_airflow.triggers.run import OpenwopRunTrigger
 from openwop_core import OpenwopClient, resume
 
@@ -268,3 +270,77 @@ async def test_triggers_of_one_connection_share_one_http_client(devhost):
 
     assert [e[0].payload["status"] for e in events] == ["success"] * 5
     assert shared_client_count() == 0
+
+
+@pytest.fixture
+def counted_lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The connection lookups the hooks make, each taking 0.2 s as a round trip through a triggerer's
+    supervisor may (it answers them one at a time), then answered by Airflow as usual."""
+    lookups: list[str] = []
+    airflow_lookup = OpenwopHook.aget_connection
+
+    async def through_the_supervisor(conn_id: str):
+        lookups.append(conn_id)
+        await asyncio.sleep(0.2)
+        return await airflow_lookup(conn_id)
+
+    monkeypatch.setattr(OpenwopHook, "aget_connection", staticmethod(through_the_supervisor))
+    return lookups
+
+
+async def test_waits_starting_together_look_their_connection_up_once(devhost, counted_lookups):
+    """A triggerer starting (or taking over a dead one's waits) starts many waits at once: they share one
+    lookup of their connection instead of queueing one each, and every one of them finishes."""
+    run_ids = [start_run(devhost, "conformance-delay", {"delayMs": 300}) for _ in range(20)]
+    events = await asyncio.gather(*(fire(OpenwopRunTrigger(run_id=run_id)) for run_id in run_ids))
+
+    assert [e[0].payload["status"] for e in events] == ["success"] * 20
+    assert counted_lookups == ["openwop_default"]
+
+
+async def test_a_connection_edited_after_a_shared_lookup_reaches_the_waits_starting_after_its_ttl(
+    devhost, counted_lookups, monkeypatch
+):
+    """A wrong key, fixed in the connection: waits starting within ``CONNECTION_TTL`` of the lookup still use
+    the answer it got, those starting after it look the connection up again and use the new key."""
+    monkeypatch.setattr(connection_lookup, "CONNECTION_TTL", 1.0)
+    monkeypatch.setenv("AIRFLOW_CONN_OPENWOP_DEFAULT", connection_json(devhost, api_key="wrong-key"))
+    run_id = start_run(devhost, "conformance-delay", {"delayMs": 200})
+    (rejected,) = await fire(OpenwopRunTrigger(run_id=run_id))
+    monkeypatch.setenv("AIRFLOW_CONN_OPENWOP_DEFAULT", connection_json(devhost))
+    (still_kept,) = await fire(OpenwopRunTrigger(run_id=run_id))
+    await asyncio.sleep(1.1)
+    (fixed,) = await fire(OpenwopRunTrigger(run_id=run_id))
+
+    assert [e.payload["error"]["code"] for e in (rejected, still_kept)] == ["unauthenticated"] * 2
+    assert fixed.payload["status"] == "success"
+    assert counted_lookups == ["openwop_default"] * 2
+
+
+async def test_a_failed_connection_lookup_is_not_kept(devhost, counted_lookups, monkeypatch):
+    """A connection missing when one wait starts, then created: the next wait finds it at once."""
+    run_id = start_run(devhost, "conformance-delay", {"delayMs": 200})
+    monkeypatch.delenv("AIRFLOW_CONN_OPENWOP_DEFAULT")
+    (missing,) = await fire(OpenwopRunTrigger(run_id=run_id))
+    monkeypatch.setenv("AIRFLOW_CONN_OPENWOP_DEFAULT", connection_json(devhost))
+    (found,) = await fire(OpenwopRunTrigger(run_id=run_id))
+
+    assert missing.payload["error"]["code"] == "OpenwopConnectionException"
+    assert found.payload["status"] == "success"
+    assert counted_lookups == ["openwop_default"] * 2
+
+
+async def test_a_wait_stopped_during_the_shared_lookup_does_not_stop_the_others(devhost, counted_lookups):
+    """The first wait to ask is stopped (a task cleared) while the lookup is under way: the lookup goes on
+    for the waits that asked with it."""
+    run_ids = [start_run(devhost, "conformance-delay", {"delayMs": 200}) for _ in range(3)]
+    first = asyncio.create_task(fire(OpenwopRunTrigger(run_id=run_ids[0])))
+    await asyncio.sleep(0.05)
+    others = asyncio.gather(*(fire(OpenwopRunTrigger(run_id=r)) for r in run_ids[1:]))
+    await asyncio.sleep(0.05)
+    first.cancel()
+    events = await others
+
+    assert first.cancelled()
+    assert [e[0].payload["status"] for e in events] == ["success"] * 2
+    assert counted_lookups == ["openwop_default"]
