@@ -258,11 +258,11 @@ class AirflowScale:
         run_ids = [r for r in host.run_ids() if host.get_run(r).get("workflowId") == "conformance-approval"]
         figures["remote_runs_at_defer"] = len(run_ids)
         first, rest = run_ids[: len(run_ids) // 2], run_ids[len(run_ids) // 2 :]
-        watch = DeferralWatch(topo)
-        watch.start()
+        leaving = DeferralWatch(topo)
+        leaving.start()
         with OpenwopClient(host.base_url, api_key=API_KEY) as client:
             figures["answer_first_half_s"] = round(self.answer(client, first), 1)
-            in_db, in_log = self.noticed(watch, first)
+            in_db, in_log = self.noticed(leaving, first)
             figures["noticed_both_ms"] = self.lag_figures(in_db, len(first))
             figures["fired_both_ms"] = self.lag_figures(in_log, len(first))
 
@@ -287,10 +287,10 @@ class AirflowScale:
             figures["survivor_rss_total_mb"] = round(tree_rss(pids[survivor]) / MB, 1)
             figures["survivor_idle_cpu_pct"] = round(idle_cpu({survivor: pids[survivor]}, KEEPALIVE)[survivor], 2)
             figures["answer_second_half_s"] = round(self.answer(client, rest), 1)
-            in_db, in_log = self.noticed(watch, rest)
+            in_db, in_log = self.noticed(leaving, rest)
             figures["noticed_survivor_ms"] = self.lag_figures(in_db, len(rest))
             figures["fired_survivor_ms"] = self.lag_figures(in_log, len(rest))
-        watch.stop()
+        leaving.stop()
 
         topo.wait_until(
             "every task to finish",
