@@ -24,7 +24,12 @@ CONNECTION_TTL = 30.0
 
 @dataclass
 class _Lookup:
-    answer: asyncio.Future[Any]
+    """A lookup under way (``pending``), then its answer. The answer is kept without the future, which holds
+    its loop: the loop, a weak key of ``_LOOKUPS``, could otherwise never be collected (``dag.test()`` runs a
+    loop per trigger)."""
+
+    pending: asyncio.Future[Any] | None
+    connection: Any = None
     answered_at: float | None = None
 
 
@@ -41,10 +46,13 @@ async def shared_connection_lookup(conn_id: str, fetch: Callable[[], Awaitable[A
     if answered_at is not None and time.monotonic() - answered_at > CONNECTION_TTL:
         lookup = None
     if lookup is None:
-        new = lookup = _Lookup(asyncio.ensure_future(fetch()))
+        pending = asyncio.ensure_future(fetch())
+        new = lookup = _Lookup(pending)
         per_loop[conn_id] = new
-        new.answer.add_done_callback(lambda done: _settle(per_loop, conn_id, new, done))
-    return await asyncio.shield(lookup.answer)
+        pending.add_done_callback(lambda done: _settle(per_loop, conn_id, new, done))
+    if lookup.pending is None:
+        return lookup.connection
+    return await asyncio.shield(lookup.pending)
 
 
 def _settle(per_loop: dict[str, _Lookup], conn_id: str, lookup: _Lookup, done: asyncio.Future[Any]) -> None:
@@ -53,4 +61,4 @@ def _settle(per_loop: dict[str, _Lookup], conn_id: str, lookup: _Lookup, done: a
         if per_loop.get(conn_id) is lookup:
             del per_loop[conn_id]
     else:
-        lookup.answered_at = time.monotonic()
+        lookup.connection, lookup.answered_at, lookup.pending = done.result(), time.monotonic(), None

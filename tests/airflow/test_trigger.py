@@ -5,8 +5,10 @@ dropped streams, a host that goes down and comes back, deadlines, errors that ar
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
+import weakref
 
 import pytest
 from airflow.triggers.base import TriggerEvent
@@ -344,3 +346,20 @@ async def test_a_wait_stopped_during_the_shared_lookup_does_not_stop_the_others(
     assert first.cancelled()
     assert [e[0].payload["status"] for e in events] == ["success"] * 2
     assert counted_lookups == ["openwop_default"]
+
+
+def test_a_kept_answer_does_not_keep_its_event_loop_alive():
+    """``dag.test()`` runs each trigger on a loop of its own: the answer kept for a loop must not keep it."""
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    async def answer() -> object:
+        return object()
+
+    async def look_up() -> object:
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        return await connection_lookup.shared_connection_lookup("openwop_default", answer)
+
+    asyncio.run(look_up())
+    gc.collect()
+
+    assert loops[0]() is None
