@@ -15,7 +15,7 @@ import asyncio
 import time
 import weakref
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 #: Seconds for which one lookup of a connection serves the waits starting on the same event loop.
@@ -29,7 +29,7 @@ class _Lookup:
     loop per trigger)."""
 
     pending: asyncio.Future[Any] | None
-    connection: Any = None
+    connection: Any = field(default=None, repr=False)  # holds the API key
     answered_at: float | None = None
 
 
