@@ -363,3 +363,10 @@ def test_a_kept_answer_does_not_keep_its_event_loop_alive():
     gc.collect()
 
     assert loops[0]() is None
+
+
+def test_a_kept_connection_stays_out_of_the_lookups_repr():
+    """The kept connection holds the API key: a lookup's repr (a debugger, a log of the cache) omits it."""
+    kept = connection_lookup._Lookup(None, connection={"password": API_KEY})
+
+    assert API_KEY not in repr(kept)
