@@ -40,7 +40,7 @@ completion noticed p99 < 50 ms while 100 runs finish per second and both cores a
 100 MB per 1,000 waits; idle CPU under 5% of one core; all waits correct.
 
     .venv-bench/bin/python -m bench.triggerer_density [--waits 1000] [--scales 100,3000] [--before 100,1000]
-        [--no-load] [--no-write] [--profile idle|completion]
+        [--no-load] [--no-write] [--profile establish|idle|completion]
 """
 
 from __future__ import annotations
@@ -161,10 +161,12 @@ async def scenario(
     the raw measurements."""
     from openwop_airflow.hooks.client_cache import shared_client_count
     from openwop_airflow.triggers.run import OpenwopRunTrigger
-    from openwop_core import AsyncOpenwopClient, aclient
+    from openwop_core import AsyncOpenwopClient, _base, aclient, stream_transport
 
-    if mode == SHARED:  # streams in the shared pool, as before openwop_core.stream_transport
-        aclient.OWN_CONNECTION = {}
+    if mode == SHARED:  # streams in the shared pool, as before openwop_core.stream_transport: no turns, and
+        aclient.OWN_CONNECTION = {}  # idle connections kept 30 s
+        stream_transport.POOLED_REQUESTS_IN_FLIGHT = 10**9
+        _base.KEEPALIVE_EXPIRY = 30.0
     process = psutil.Process()
     port = int(base_url.rsplit(":", 1)[1])
 
@@ -203,6 +205,9 @@ async def scenario(
 
     # 2. establish
     cpu0, wall0 = cpu_seconds(process), time.monotonic()
+    establishing = cProfile.Profile() if profile == "establish" else None
+    if establishing is not None:
+        establishing.enable()
     tasks = [asyncio.create_task(fire(run_id)) for run_id in run_ids]
     streams = 0
     counting = 0.0  # CPU seconds spent counting connections (not the waits' cost)
@@ -219,6 +224,9 @@ async def scenario(
             settled = True
             break
     establish_wall, establish_cpu = time.monotonic() - wall0, cpu_seconds(process) - cpu0 - counting
+    if establishing is not None:
+        establishing.disable()
+        pstats.Stats(establishing).sort_stats("tottime").print_stats(30)
     state = "settled" if settled else "NOT settled (the runs began to end before every wait was open)"
     print(f"[{mode} {waits:,}] {streams:,} connections open after {establish_wall:.1f} s, {state}", flush=True)
 
@@ -446,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         "--before", default=None, help="wait counts also run with all streams in one pool (default: waits)"
     )
     parser.add_argument("--no-load", action="store_true", help="no CPU-burning processes")
-    parser.add_argument("--profile", choices=["idle", "completion"], help="print a profile of that phase")
+    parser.add_argument("--profile", choices=["establish", "idle", "completion"], help="print a profile of that phase")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # one scenario, in a child process
     args = parser.parse_args(argv)
     if args.child:
@@ -461,7 +469,8 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict[str, Any]] = []
     for mode, waits in plan:
         idle = IDLE_WINDOW if (mode, waits) == (OWN, main_waits) else 0.0
-        results.append(run_child(mode, waits, idle, not args.no_load, args.profile if idle else None))
+        profile = args.profile if idle or args.profile == "establish" else None
+        results.append(run_child(mode, waits, idle, not args.no_load, profile))
     burners = results[0]["burners"]
     took = time.monotonic() - started
     naive_count = min(main_waits, 250)  # the cost is linear; building 1,000 takes half a minute

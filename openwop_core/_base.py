@@ -39,6 +39,7 @@ from .settings import (
     without_userinfo,
 )
 from .sse import SSEError
+from .stream_transport import KEEPALIVE_EXPIRY, OWN_CONNECTION, POOLED_REQUESTS_IN_FLIGHT
 from .streaming import StreamIdleError
 from .tracing import trace_headers
 
@@ -152,11 +153,11 @@ class ClientSettings:
     def httpx_options(self) -> dict[str, Any]:
         """Keyword arguments for ``httpx.Client`` / ``httpx.AsyncClient``: one pool per client.
 
-        Event streams do not use the pool: each gets a connection of its own, made with the same SSL context
-        and proxies (``stream_transport``), so a wait costs the same CPU with 10 or 3,000 streams open. The
-        pool has no cap on open connections all the same: one client is shared by all the waits of a process
-        (an Airflow triggerer may hold thousands, started together, each reading a snapshot first), so a cap
-        would stall every request past it (``PoolTimeout``, then retries)."""
+        Event streams and long-polls do not use the pool: each gets a connection of its own, made with the same
+        SSL context and proxies (``stream_transport``), so a wait costs the same CPU with 10 or 3,000 streams
+        open. The pool itself has no cap here: the async client lets at most ``POOLED_REQUESTS_IN_FLIGHT``
+        requests into it at once (an Airflow triggerer's thousands of waits, started together, each read a
+        snapshot first), and they wait their turn outside httpcore, whose queue would cost O(N) per request."""
         return {
             "base_url": self.base_url,
             "headers": self.default_headers(),
@@ -164,7 +165,11 @@ class ClientSettings:
             "verify": self.verify,
             "auth": self.auth(),
             "follow_redirects": False,
-            "limits": httpx.Limits(max_connections=None, max_keepalive_connections=20, keepalive_expiry=30.0),
+            "limits": httpx.Limits(
+                max_connections=None,
+                max_keepalive_connections=POOLED_REQUESTS_IN_FLIGHT,
+                keepalive_expiry=KEEPALIVE_EXPIRY,
+            ),
             "trust_env": True,
         }
 
@@ -185,6 +190,7 @@ class ClientSettings:
         elif call.timeout is not None:  # a long-poll: the read must outlast the server's wait
             read = max(call.timeout, self.timeout)
             options["timeout"] = httpx.Timeout(self.timeout, read=read, connect=self.connect_timeout)
+            options["extensions"] = OWN_CONNECTION  # it holds its connection as long as a stream does
         if not call.endpoint.auth:
             options["auth"] = None  # token routes: the token is the credential, never send the key
         return options

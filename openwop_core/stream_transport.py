@@ -10,8 +10,15 @@ transport of its own: a pool of one connection built like the client's (same SSL
 same CA bundle, client certificate and verification; the same proxy, HTTP versions and ``trust_env``),
 closed as soon as the stream's response is closed (normal end, error, cancellation), and closed with the
 client if it is still open then. Everything above the transport (base URL, default headers, auth, trace
-headers, timeouts) is the shared client's, as for any request. Other requests use the client's pool,
-which then holds only short requests and at most a few idle keep-alive connections.
+headers, timeouts) is the shared client's, as for any request. Long-polls are marked too: they hold their
+connection as long as a stream does.
+
+Other requests use the client's pool, which then holds only short requests. On an event loop at most
+:data:`POOLED_REQUESTS_IN_FLIGHT` of them are in the pool at once; the others wait their turn in an
+``asyncio.Semaphore`` (first come, first served, O(1)) for at most the request's ``pool`` timeout, then fail
+with ``httpx.PoolTimeout`` like any request that found no free connection. Without that bound, N triggers
+reading their snapshots at once opened N pooled connections, and each request walked them all: setting up a
+wait cost O(N) of CPU (a cap in httpcore itself would not help: it walks its queue of waiting requests too).
 
 The routing transport replaces the ones httpx builds itself (``_init_transport`` and, for proxies from
 the environment, ``_init_proxy_transport``); a transport the caller passes in (``transport=``: tests,
@@ -21,6 +28,7 @@ httpx 0.29); the tests check that streams do get connections of their own, so a 
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, cast
@@ -36,6 +44,14 @@ OWN_CONNECTION: dict[str, Any] = {_KEY: True}
 ROUTABLE = hasattr(httpx, "create_ssl_context")
 #: A stream's own pool: one connection, never kept once the stream is closed.
 _ONE = httpx.Limits(max_connections=1, max_keepalive_connections=0)
+#: Requests an async client has in its shared pool at once, per event loop; also the idle connections the
+#: pool keeps (httpx's default), so a burst reuses its connections. httpcore walks every pooled connection on
+#: each request and each response end (probing an idle one's socket each time), so the pool stays small.
+POOLED_REQUESTS_IN_FLIGHT = 20
+#: Seconds an idle pooled connection is kept: under the 5 s after which Node's and uvicorn's servers (the
+#: reference hosts) close an idle connection, so a request never races that close, and the extra connections
+#: a burst leaves are dropped by the first request made more than 4 s after it.
+KEEPALIVE_EXPIRY = 4.0
 
 
 def _transport_options(client: Any, proxy: httpx.Proxy | None, kw: dict[str, Any]) -> dict[str, Any]:
@@ -89,15 +105,62 @@ class _AsyncRouter(httpx.AsyncBaseTransport):
         self._make = make
         self._pool = make(limits)
         self._streams: set[httpx.AsyncHTTPTransport] = set()
+        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
 
     @property
     def open_streams(self) -> int:
         """How many stream transports are open (for tests and diagnostics)."""
         return len(self._streams)
 
+    @property
+    def pooled_in_flight(self) -> int:
+        """How many requests hold a turn in the shared pool now (for tests and diagnostics)."""
+        return POOLED_REQUESTS_IN_FLIGHT - self._slots[1]._value if self._slots else 0
+
+    def _semaphore(self) -> asyncio.Semaphore | None:
+        """This event loop's turns in the pool (a semaphore belongs to one loop); None outside asyncio."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # another async library: no bound, as plain httpx
+            return None
+        if self._slots is None or self._slots[0] is not loop:
+            self._slots = (loop, asyncio.Semaphore(POOLED_REQUESTS_IN_FLIGHT))
+        return self._slots[1]
+
+    async def _pooled(self, request: httpx.Request) -> httpx.Response:
+        """``request`` through the shared pool once it has a turn, held until its response is closed."""
+        slots = self._semaphore()
+        if slots is None:
+            return await self._pool.handle_async_request(request)
+        if slots.locked():
+            wait = request.extensions.get("timeout", {}).get("pool")
+            try:
+                await asyncio.wait_for(slots.acquire(), wait)
+            except asyncio.TimeoutError:
+                raise httpx.PoolTimeout(
+                    f"no turn in the connection pool within {wait} s ({POOLED_REQUESTS_IN_FLIGHT} requests in flight)",
+                    request=request,
+                ) from None
+        else:
+            await slots.acquire()
+        held = [True]
+
+        async def release() -> None:
+            if held:  # once, however often the response is closed
+                held.clear()
+                slots.release()
+
+        try:
+            response = await self._pool.handle_async_request(request)
+        except BaseException:
+            await release()
+            raise
+        response.stream = _AsyncOwned(cast(httpx.AsyncByteStream, response.stream), release)
+        return response
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if not request.extensions.get(_KEY):
-            return await self._pool.handle_async_request(request)
+            return await self._pooled(request)
         transport = self._make(_ONE)
         self._streams.add(transport)
 

@@ -11,6 +11,7 @@ environment carry the streams too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http.server
 import json
 import os
@@ -25,8 +26,8 @@ import pytest
 from core_helpers import API_KEY, collect
 from shared_support import wait_until
 
-from openwop_core import AsyncOpenwopClient, OpenwopClient
-from openwop_core.stream_transport import OWN_CONNECTION
+from openwop_core import AsyncOpenwopClient, OpenwopClient, stream_transport
+from openwop_core.stream_transport import OWN_CONNECTION, AsyncStreamingHTTPClient
 from openwop_devhost import DevHost
 
 linux_only = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="counts sockets through /proc")
@@ -254,3 +255,101 @@ def test_connections_to_counts_only_this_side() -> None:
     finally:
         for s in (outbound, inbound, listener):
             s.close()
+
+
+# -- the shared pool: a bounded number of requests in flight per event loop ------------------------------
+
+
+@linux_only
+async def test_a_burst_of_requests_holds_no_more_connections_than_turns(
+    host: DevHost, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """300 snapshot reads at once (a triggerer's waits starting together) pass through 5 turns: every one is
+    answered, and the process never holds more than 5 connections to the host (before: one per request)."""
+    monkeypatch.setattr(stream_transport, "POOLED_REQUESTS_IN_FLIGHT", 5)
+    run_ids = finished_runs(host, 3)
+    async with AsyncOpenwopClient(host.base_url, api_key=API_KEY) as client:
+        most = 0
+        reads = asyncio.ensure_future(asyncio.gather(*(client.runs_get(run_ids[i % 3]) for i in range(300))))
+        while not reads.done():
+            most = max(most, connections_to(host.port), routers(client).pooled_in_flight)
+            await asyncio.sleep(0.002)
+        snapshots = await reads
+        assert [s.run_id for s in snapshots] == [run_ids[i % 3] for i in range(300)]
+        assert all(s.status == "completed" for s in snapshots)
+        assert 1 <= most <= 5
+        assert routers(client).pooled_in_flight == 0
+
+
+@pytest.fixture
+def silent_server() -> Iterator[int]:
+    """A port that accepts connections and never answers (a hung host)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                accepted.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    thread.join(5)
+    for s in [*accepted, listener]:
+        s.close()
+
+
+async def test_a_request_without_a_turn_fails_after_the_pool_timeout(
+    silent_server: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With every turn held by a request the host never answers, the next one waits no longer than its pool
+    timeout and fails with ``httpx.PoolTimeout`` (retried by the client as a transport error); the turn is
+    given back when the held request ends, by cancellation here."""
+    monkeypatch.setattr(stream_transport, "POOLED_REQUESTS_IN_FLIGHT", 1)
+    timeout = httpx.Timeout(30.0, pool=0.3)
+    async with AsyncStreamingHTTPClient(base_url=f"http://127.0.0.1:{silent_server}", timeout=timeout) as http:
+        held = asyncio.create_task(http.get("/v1/runs/r1"))
+        await asyncio.to_thread(wait_until, lambda: http._transport.pooled_in_flight == 1, 5)
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(httpx.PoolTimeout, match=r"no turn in the connection pool within 0\.3 s"):
+            await http.get("/v1/runs/r2")
+        assert 0.25 <= asyncio.get_running_loop().time() - started < 5
+        held.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await held
+        assert http._transport.pooled_in_flight == 0
+
+
+async def test_a_failed_request_gives_its_turn_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request refused at connect time ends without holding its turn: the next one gets it at once."""
+    monkeypatch.setattr(stream_transport, "POOLED_REQUESTS_IN_FLIGHT", 1)
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        port = closed.getsockname()[1]
+    async with AsyncStreamingHTTPClient(
+        base_url=f"http://127.0.0.1:{port}", timeout=httpx.Timeout(5.0, pool=0.2)
+    ) as http:
+        for _ in range(3):  # a turn kept by a failure would make the second one a PoolTimeout
+            with pytest.raises(httpx.ConnectError):
+                await http.get("/v1/runs/r1")
+        assert http._transport.pooled_in_flight == 0
+
+
+@linux_only
+async def test_a_long_poll_holds_a_connection_of_its_own(host: DevHost) -> None:
+    """A long-poll waits as long as a stream does, so it is sent like one: on its own connection, closed after."""
+    async with AsyncOpenwopClient(host.base_url, api_key=API_KEY) as client:
+        run_id = (await client.runs_create("conformance-cancellable", {"delayMs": 60000})).run_id
+        first = await client.runs_poll_events(run_id, timeout_seconds=1)
+        polling = asyncio.create_task(
+            client.runs_poll_events(run_id, last_sequence=first.events[-1].sequence, timeout_seconds=2)
+        )
+        await asyncio.to_thread(wait_until, lambda: routers(client).open_streams == 1, 5)
+        assert routers(client).pooled_in_flight == 0
+        page = await polling
+        assert page.events == []
+        assert routers(client).open_streams == 0
+        await client.runs_cancel(run_id)
