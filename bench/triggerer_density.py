@@ -118,6 +118,26 @@ class RssSampler(threading.Thread):
         return self.peak
 
 
+class GcPauses:
+    """The collections of the oldest generation while it runs (``gc.callbacks``): how many, and how long each
+    stopped the event loop, in seconds."""
+
+    def __init__(self) -> None:
+        self.full: list[float] = []
+        self._started = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if info["generation"] == 2:
+            if phase == "start":
+                self._started = time.perf_counter()
+            else:
+                self.full.append(time.perf_counter() - self._started)
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self._callback)
+
+
 def raise_fd_limit(wanted: int) -> None:
     """Lift the soft open-files limit (often 1,024) towards ``wanted``: each wait holds a socket."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -257,7 +277,9 @@ async def scenario(
     profiler = cProfile.Profile() if profile == "completion" else None
     if profiler is not None:
         profiler.enable()
+    pauses = GcPauses()
     _, pending = await asyncio.wait(tasks, timeout=max(1.0, limit))
+    pauses.stop()
     if profiler is not None:
         profiler.disable()
         pstats.Stats(profiler).sort_stats("tottime").print_stats(40)
@@ -310,6 +332,7 @@ async def scenario(
         "completion_cpu": completion_cpu,
         "completion_wall": completion_wall,
         "completion_waited": completion_waited,
+        "gc_full": pauses.full,
         "load": (load_before + load_after) / 2,
         "burners": burners,
         "correct": correct,
@@ -429,6 +452,7 @@ def scale_rows(results: list[dict[str, Any]]) -> list[list[str]]:
                 f"{per_wait_ms(m['completion_cpu'], waits):,.2f}",
                 f"{noticed(m, 50):,.0f} / {noticed(m, 99):,.0f} / {max(m['lateness'], default=float('nan')):,.0f}",
                 f"{m['completion_waited']:,.1f} s of {m['completion_wall']:,.0f} s",
+                f"{len(m['gc_full'])}, {1000 * max(m['gc_full'], default=0.0):,.0f} ms",
                 f"{added_mb(m):,.1f} MB ({added_mb(m) * 1000 / waits:,.1f} MB per 1,000)",
                 f"{m['load']:.1f}",
                 f"{m['correct']:,} of {waits:,}",
@@ -522,6 +546,7 @@ def main(argv: list[str] | None = None) -> int:
             "finish CPU per wait, ms",
             "noticed p50 / p99 / max, ms",
             "waited for a CPU (finish)",
+            "full GC runs (finish): count, longest",
             "peak RSS added",
             "load (1 min)",
             "correct",
