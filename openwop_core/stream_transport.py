@@ -105,7 +105,7 @@ class _AsyncRouter(httpx.AsyncBaseTransport):
         self._make = make
         self._pool = make(limits)
         self._streams: set[httpx.AsyncHTTPTransport] = set()
-        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+        self._slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore, int] | None = None
 
     @property
     def open_streams(self) -> int:
@@ -115,7 +115,7 @@ class _AsyncRouter(httpx.AsyncBaseTransport):
     @property
     def pooled_in_flight(self) -> int:
         """How many requests hold a turn in the shared pool now (for tests and diagnostics)."""
-        return POOLED_REQUESTS_IN_FLIGHT - self._slots[1]._value if self._slots else 0
+        return self._slots[2] - self._slots[1]._value if self._slots else 0
 
     def _semaphore(self) -> asyncio.Semaphore | None:
         """This event loop's turns in the pool (a semaphore belongs to one loop); None outside asyncio."""
@@ -124,7 +124,7 @@ class _AsyncRouter(httpx.AsyncBaseTransport):
         except RuntimeError:  # another async library: no bound, as plain httpx
             return None
         if self._slots is None or self._slots[0] is not loop:
-            self._slots = (loop, asyncio.Semaphore(POOLED_REQUESTS_IN_FLIGHT))
+            self._slots = (loop, asyncio.Semaphore(POOLED_REQUESTS_IN_FLIGHT), POOLED_REQUESTS_IN_FLIGHT)
         return self._slots[1]
 
     async def _pooled(self, request: httpx.Request) -> httpx.Response:
@@ -132,7 +132,7 @@ class _AsyncRouter(httpx.AsyncBaseTransport):
         slots = self._semaphore()
         if slots is None:
             return await self._pool.handle_async_request(request)
-        if slots.locked():
+        if slots.locked():  # wait_for only when waiting: it costs a task per call
             wait = request.extensions.get("timeout", {}).get("pool")
             try:
                 await asyncio.wait_for(slots.acquire(), wait)
@@ -143,11 +143,12 @@ class _AsyncRouter(httpx.AsyncBaseTransport):
                 ) from None
         else:
             await slots.acquire()
-        held = [True]
+        held = True
 
         async def release() -> None:
+            nonlocal held
             if held:  # once, however often the response is closed
-                held.clear()
+                held = False
                 slots.release()
 
         try:

@@ -353,3 +353,25 @@ async def test_a_long_poll_holds_a_connection_of_its_own(host: DevHost) -> None:
         assert page.events == []
         assert routers(client).open_streams == 0
         await client.runs_cancel(run_id)
+
+
+def test_each_event_loop_gets_turns_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client used from a second event loop (``asyncio.run`` twice) gets a semaphore of that loop: one bound
+    to the first loop would raise as soon as a request had to wait for its turn in the second."""
+    monkeypatch.setattr(stream_transport, "POOLED_REQUESTS_IN_FLIGHT", 1)
+    router = AsyncStreamingHTTPClient(base_url="http://127.0.0.1:9")._transport
+
+    async def contend() -> object:
+        slots = router._semaphore()
+        await slots.acquire()
+        waiter = asyncio.ensure_future(slots.acquire())  # must wait: binds the semaphore to this loop
+        await asyncio.sleep(0)
+        assert router.pooled_in_flight == 1
+        slots.release()
+        await waiter
+        slots.release()
+        assert router.pooled_in_flight == 0
+        return slots
+
+    first, second = asyncio.run(contend()), asyncio.run(contend())
+    assert first is not second
