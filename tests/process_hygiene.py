@@ -51,6 +51,16 @@ def _children_map() -> dict[int, list[int]]:
     return children
 
 
+def is_running(pid: int) -> bool:
+    """Whether ``pid`` is a live process: a zombie (ended, not yet reaped: the tests' pytest is the subreaper
+    of every orphan, and reaps none of them) is not."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2 :].split()[0] != "Z"
+
+
 def command_line(pid: int) -> str:
     """The process's command line (``?`` once it is gone)."""
     try:

@@ -288,10 +288,17 @@ class Topology:
                 raise self.error(f"{name} exited (code {process.returncode})", [name])
 
     def wait_until(
-        self, what: str, predicate: Callable[[], Any], timeout: float, *, watch: Iterable[str] = (), every: float = 1
+        self,
+        what: str,
+        predicate: Callable[[], Any],
+        timeout: float,
+        *,
+        watch: Iterable[str] = (),
+        every: float = 1,
+        describe: Callable[[], str] | None = None,
     ) -> Any:
         """Poll ``predicate`` until it returns something true; raise with the watched processes' logs on a
-        timeout or when one of them exits."""
+        timeout or when one of them exits, led by ``describe()`` (what was seen instead) when given."""
         watch = list(watch)
         deadline = time.monotonic() + timeout
         while True:
@@ -300,7 +307,8 @@ class Topology:
                 return value
             self.check_alive(watch)
             if time.monotonic() > deadline:
-                raise self.error(f"timed out after {timeout:.0f}s waiting for {what}", watch)
+                seen = f"; seen instead: {describe()}" if describe else ""
+                raise self.error(f"timed out after {timeout:.0f}s waiting for {what}{seen}", watch)
             time.sleep(every)
 
     # ── logs ──────────────────────────────────────────────────────────────────
@@ -440,6 +448,7 @@ class Topology:
         home.mkdir(exist_ok=True)
         env = {
             **base,
+            "PYTHONUNBUFFERED": "1",  # logs written as they happen: a failure shows the last ones
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.airflow_dags),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -544,6 +553,7 @@ class Topology:
         home.mkdir(exist_ok=True)
         env = {
             **base,
+            "PYTHONUNBUFFERED": "1",
             "PREFECT_HOME": str(home),
             "PREFECT_API_URL": self.prefect_api_url,
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",

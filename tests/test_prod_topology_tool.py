@@ -4,9 +4,13 @@ bring-up cannot start or a process dies, and that it stops what it started."""
 from __future__ import annotations
 
 import socket
+import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
+from process_hygiene import is_running
 from prod_topology import Topology, TopologyError
 
 
@@ -55,3 +59,32 @@ def test_extra_prefect_settings_reach_the_server_cli_and_workers(tmp_path):
     assert env["PREFECT_WORKER_QUERY_SECONDS"] == "1"
     assert env["PREFECT_API_URL"] == topo.prefect_api_url
     assert topo.prefect_worker_limit == 3
+
+
+def test_a_timed_out_wait_says_what_it_saw_instead(tmp_path):
+    topo = Topology(tmp_path, verbose=False)
+    with pytest.raises(TopologyError) as caught:
+        topo.wait_until("all waits deferred", lambda: False, 0.2, every=0.05, describe=lambda: "{'queued': 3}")
+    assert str(caught.value).startswith(
+        "timed out after 0s waiting for all waits deferred; seen instead: {'queued': 3}"
+    )
+
+
+def test_an_ended_orphan_is_not_running_though_its_zombie_stays(tmp_path):
+    """A process whose parent died is re-parented to pytest (the subreaper), which never reaps it: once it ends it
+    stays in /proc as a zombie. ``is_running`` must say it ended (the Prefect failover test waited 900 s on two
+    such flow-run processes of the killed worker)."""
+    marker = tmp_path / "go"
+    orphan = f"while [ ! -e {marker} ]; do sleep 0.05; done"
+    pid = int(
+        subprocess.run(
+            ["sh", "-c", f"sh -c '{orphan}' >/dev/null 2>&1 & echo $!"], capture_output=True, text=True, check=True
+        ).stdout
+    )
+    assert is_running(pid)
+    marker.touch()
+    deadline = time.monotonic() + 30
+    while is_running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not is_running(pid)
+    assert Path(f"/proc/{pid}").exists()  # the zombie: what a check of /proc alone took for a live process

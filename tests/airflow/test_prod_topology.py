@@ -18,6 +18,7 @@ import statistics
 import textwrap
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -134,14 +135,27 @@ def test_deferred_waits_survive_a_triggerer_killed_mid_wait(topology, capsys):
         assert response.status_code == 200, response.text
         dag_run_id = response.json()["dag_run_id"]
 
+        seen: list[dict[str, tuple[str, int | None]]] = [{}]
+
         def all_deferred_in_a_triggerer() -> dict[str, tuple[str, int | None]] | None:
-            states = task_states(topo, DAG_ID, dag_run_id)
+            seen[0] = states = task_states(topo, DAG_ID, dag_run_id)
+            ended = {t: s for t, (s, _) in states.items() if s in ("failed", "success", "upstream_failed", "skipped")}
+            if ended:  # none of them can wait any more: fail now, not after the timeout
+                raise topo.error(f"tasks ended before every wait was deferred: {ended}", airflow_names)
             held = [s for s in states.values() if s[0] == "deferred" and s[1] is not None]
             return states if len(held) == TASKS else None
 
+        def described() -> str:
+            """How many tasks are in each (state, triggerer job) pair."""
+            return str(dict(Counter(seen[0].values()).most_common()))
+
         started = time.monotonic()
         states = topo.wait_until(
-            f"all {TASKS} tasks to wait deferred in a triggerer", all_deferred_in_a_triggerer, 900, watch=airflow_names
+            f"all {TASKS} tasks to wait deferred in a triggerer",
+            all_deferred_in_a_triggerer,
+            900,
+            watch=airflow_names,
+            describe=described,
         )
         deferred_after = time.monotonic() - started
         assert host.runs_created("conformance-approval") == TASKS

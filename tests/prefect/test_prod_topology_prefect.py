@@ -28,6 +28,7 @@ import re
 import signal
 import statistics
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -45,7 +46,7 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.states import Scheduled, State
 from prefect.types.entrypoint import EntrypointType
 from prefect_support import SECRET_KEY
-from process_hygiene import descendants
+from process_hygiene import descendants, is_running
 from prod_topology import Topology
 
 from openwop_devhost import DevHost
@@ -171,6 +172,11 @@ def run_logs(ids: list[UUID]) -> dict[UUID, list[str]]:
             offset += 200
 
 
+def state_counts(ids: list[UUID]) -> str:
+    """How many of the flow runs are in each state now (what a timed-out wait saw instead)."""
+    return str(dict(Counter(run.state_name for run in read_runs(ids).values()).most_common()))
+
+
 def ended(run: FlowRun) -> bool:
     return run.state is not None and run.state.is_final()
 
@@ -181,8 +187,8 @@ def abandoned(run: FlowRun, *, after: float = 60.0) -> bool:
     ``Pending``/``Submitting`` for ever: ``prefect flow-run retry`` refuses it until it is marked crashed)."""
     if run.state is None or ended(run) or run.state.type == StateType.SCHEDULED:
         return False
-    pid = run.infrastructure_pid
-    if pid and os.path.exists(f"/proc/{pid.rsplit(':', 1)[-1]}"):
+    pid = (run.infrastructure_pid or "").rsplit(":", 1)[-1]  # "host:pid"
+    if pid.isdigit() and is_running(int(pid)):  # not a zombie: the processes of a dead worker end under pytest
         return False
     return (datetime.now(timezone.utc) - run.state.timestamp).total_seconds() > after
 
@@ -294,7 +300,14 @@ def test_fifty_deployment_runs_over_two_workers_survive_one_killed(stack, capsys
             following = [i for i, messages in run_logs(mine).items() if STARTED.search("\n".join(messages))]
             return mine if len(mine) >= 2 and following else None
 
-        topo.wait_until(f"{victim} to run flow runs", victim_busy, 600, watch=["prefect-server", *WORKERS], every=1)
+        topo.wait_until(
+            f"{victim} to run flow runs",
+            victim_busy,
+            600,
+            watch=["prefect-server", *WORKERS],
+            every=1,
+            describe=lambda: state_counts(ids),
+        )
         orphans = descendants(topo.processes[victim].pid)
         os.killpg(topo.processes[victim].pid, signal.SIGKILL)  # the worker's group: its flow runs have their own
         killed_at = time.monotonic()
@@ -305,6 +318,7 @@ def test_fifty_deployment_runs_over_two_workers_survive_one_killed(stack, capsys
             lambda: (runs := read_runs(ids)) and all(ended(r) or abandoned(r) for r in runs.values()) and runs,
             900,
             watch=["prefect-server", survivor],
+            describe=lambda: state_counts(ids),
         )
         first_done = time.monotonic()
         stuck = [i for i, run in first.items() if not ended(run)]
@@ -320,6 +334,7 @@ def test_fifty_deployment_runs_over_two_workers_survive_one_killed(stack, capsys
             lambda: (runs := read_runs(ids)) and all(ended(r) for r in runs.values()) and runs,
             600,
             watch=["prefect-server", survivor],
+            describe=lambda: state_counts(ids),
         )
         all_done = time.monotonic()
 
