@@ -123,9 +123,10 @@ class _AsyncRouter(httpx.AsyncBaseTransport):
             loop = asyncio.get_running_loop()
         except RuntimeError:  # another async library: no bound, as plain httpx
             return None
-        if self._slots is None or self._slots[0] is not loop:
-            self._slots = (loop, asyncio.Semaphore(POOLED_REQUESTS_IN_FLIGHT), POOLED_REQUESTS_IN_FLIGHT)
-        return self._slots[1]
+        slots = self._slots  # read once: the loop checked is the loop of the semaphore returned
+        if slots is None or slots[0] is not loop:
+            slots = self._slots = (loop, asyncio.Semaphore(POOLED_REQUESTS_IN_FLIGHT), POOLED_REQUESTS_IN_FLIGHT)
+        return slots[1]
 
     async def _pooled(self, request: httpx.Request) -> httpx.Response:
         """``request`` through the shared pool once it has a turn, held until its response is closed."""
