@@ -33,32 +33,34 @@ def become_subreaper() -> bool:
         return False
 
 
+def _state_and_ppid(pid: int | str) -> tuple[str, int] | None:
+    """A process's state letter (``Z``: a zombie) and parent pid from ``/proc``; None once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ")".
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return fields[0], int(fields[1])
+
+
 def _children_map() -> dict[int, list[int]]:
     """``{ppid: [pid, ...]}`` of every live (non-zombie) process."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # "pid (comm) state ppid ...": comm may hold spaces and parentheses, so split after the last ")".
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if fields[0] == "Z":
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
+        found = _state_and_ppid(entry.name)
+        if found is not None and found[0] != "Z":
+            children.setdefault(found[1], []).append(int(entry.name))
     return children
 
 
 def is_running(pid: int) -> bool:
     """Whether ``pid`` is a live process: a zombie (ended, not yet reaped: the tests' pytest is the subreaper
     of every orphan, and reaps none of them) is not."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2 :].split()[0] != "Z"
+    found = _state_and_ppid(pid)
+    return found is not None and found[0] != "Z"
 
 
 def command_line(pid: int) -> str:

@@ -135,10 +135,8 @@ def test_deferred_waits_survive_a_triggerer_killed_mid_wait(topology, capsys):
         assert response.status_code == 200, response.text
         dag_run_id = response.json()["dag_run_id"]
 
-        seen: list[dict[str, tuple[str, int | None]]] = [{}]
-
         def all_deferred_in_a_triggerer() -> dict[str, tuple[str, int | None]] | None:
-            seen[0] = states = task_states(topo, DAG_ID, dag_run_id)
+            states = task_states(topo, DAG_ID, dag_run_id)
             ended = {t: s for t, (s, _) in states.items() if s in ("failed", "success", "upstream_failed", "skipped")}
             if ended:  # none of them can wait any more: fail now, not after the timeout
                 raise topo.error(f"tasks ended before every wait was deferred: {ended}", airflow_names)
@@ -146,8 +144,8 @@ def test_deferred_waits_survive_a_triggerer_killed_mid_wait(topology, capsys):
             return states if len(held) == TASKS else None
 
         def described() -> str:
-            """How many tasks are in each (state, triggerer job) pair."""
-            return str(dict(Counter(seen[0].values()).most_common()))
+            """How many tasks are in each (state, triggerer job) pair now."""
+            return str(dict(Counter(task_states(topo, DAG_ID, dag_run_id).values()).most_common()))
 
         started = time.monotonic()
         states = topo.wait_until(
