@@ -3,8 +3,10 @@ triggerers, the scheduler, the dag-processor and the API server, each its own pr
 
 Many deferred ``OpenwopRunOperator`` tasks wait in both triggerers; one triggerer is killed with SIGKILL while
 they wait. The surviving triggerer takes over the orphaned waits once Airflow's triggerer health check declares
-the dead one gone: every task succeeds, and the host saw exactly one remote run per task. The time from the kill
-to each orphaned wait noticing its finished run is measured and printed (no timing assertions).
+the dead one gone: every task succeeds, and the host saw exactly one remote run per task. The tasks have retries,
+as in production: a try that fails (its reason is printed with the figures) is retried and reattaches to its
+run. The time from the kill to each orphaned wait noticing its finished run is measured and printed (no timing
+assertions).
 
 A task waiting in a Celery worker (not deferred) survives that worker's SIGKILL: its retry reattaches to the
 same run. Questions asked in Airflow (``on_interrupt="ask_in_airflow"``, deferred and parked) are answered
@@ -57,7 +59,13 @@ DAG_FILE = textwrap.dedent(
     START = pendulum.datetime(2024, 1, 1, tz="UTC")
     with DAG("{DAG_ID}", schedule=None, start_date=START, catchup=False, max_active_tasks={TASKS}):
         for i in range({TASKS}):
-            OpenwopRunOperator(task_id=f"wait_{{i:03d}}", workflow_id="conformance-approval", deferrable=True)
+            OpenwopRunOperator(
+                task_id=f"wait_{{i:03d}}",
+                workflow_id="conformance-approval",
+                deferrable=True,
+                retries=2,
+                retry_delay=timedelta(seconds=1),
+            )
 
     with DAG("{WORKER_DAG_ID}", schedule=None, start_date=START, catchup=False):
         OpenwopRunOperator(
@@ -114,6 +122,42 @@ def airflow_api(topo: Topology) -> httpx.Client:
     return httpx.Client(base_url=topo.airflow_url, headers={"Authorization": f"Bearer {token}"}, timeout=60)
 
 
+@pytest.fixture
+def dag_runs(topology: tuple[Topology, DevHost]) -> Iterator[list[tuple[str, str]]]:
+    """The DAG runs a test triggers (``(dag_id, dag_run_id)``): one still going when the test ends is marked
+    failed, so that a failed test leaves no task starting remote runs while the next test counts them."""
+    triggered: list[tuple[str, str]] = []
+    yield triggered
+    topo, _ = topology
+    with airflow_api(topo) as api:
+        for dag_id, dag_run_id in triggered:
+            path = f"/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}"
+            if api.get(path).json().get("state") in ("queued", "running"):
+                api.patch(path, json={"state": "failed"}).raise_for_status()
+
+
+def attempt_problems(topo: Topology, dag_id: str, task_id: str) -> dict[int, list[str]]:
+    """The warnings and errors in each try's log (``{try number: [level: event (exception)]}``): why a try
+    failed, from the task's own log, which the triggerer's lines of its waits are appended to."""
+    logs = topo.root / "airflow-home" / "logs" / f"dag_id={dag_id}"
+    problems: dict[int, list[str]] = {}
+    for path in sorted(logs.glob(f"run_id=*/task_id={task_id}/attempt=*.log")):
+        attempt = int(path.stem.partition("=")[2])
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if record.get("level") not in ("warning", "error", "critical"):
+                continue
+            details = record.get("error_detail") or []
+            causes = "; ".join(f"{d.get('exc_type')}: {d.get('exc_value')}" for d in details if isinstance(d, dict))
+            problems.setdefault(attempt, []).append(
+                f"{record['level']}: {record.get('event')}" + (f" ({causes})" if causes else "")
+            )
+    return problems
+
+
 def task_states(topo: Topology, dag_id: str, dag_run_id: str) -> dict[str, tuple[str, int | None]]:
     """``{task_id: (state, triggerer job id of its trigger or None)}`` of one DAG run."""
     rows = topo.psql(
@@ -125,7 +169,7 @@ def task_states(topo: Topology, dag_id: str, dag_run_id: str) -> dict[str, tuple
 
 
 @pytest.mark.timeout(1500, method="thread")
-def test_deferred_waits_survive_a_triggerer_killed_mid_wait(topology, capsys):
+def test_deferred_waits_survive_a_triggerer_killed_mid_wait(topology, dag_runs, capsys):
     """A hundred waits spread over both triggerers; SIGKILL to the one holding more; every run is answered at
     once. The survivor takes over the orphaned waits; every task succeeds with one remote run each."""
     topo, host = topology
@@ -134,12 +178,18 @@ def test_deferred_waits_survive_a_triggerer_killed_mid_wait(topology, capsys):
         response = api.post(f"/api/v2/dags/{DAG_ID}/dagRuns", json={"logical_date": None})
         assert response.status_code == 200, response.text
         dag_run_id = response.json()["dag_run_id"]
+        dag_runs.append((DAG_ID, dag_run_id))
 
         def all_deferred_in_a_triggerer() -> dict[str, tuple[str, int | None]] | None:
             states = task_states(topo, DAG_ID, dag_run_id)
             ended = {t: s for t, (s, _) in states.items() if s in ("failed", "success", "upstream_failed", "skipped")}
             if ended:  # none of them can wait any more: fail now, not after the timeout
-                raise topo.error(f"tasks ended before every wait was deferred: {ended}", airflow_names)
+                why = {t: attempt_problems(topo, DAG_ID, t) for t in sorted(ended)[:3]}
+                raise topo.error(
+                    f"tasks ended before every wait was deferred: {ended}; their logs' warnings and errors: "
+                    f"{json.dumps(why, indent=1)}",
+                    airflow_names,
+                )
             held = [s for s in states.values() if s[0] == "deferred" and s[1] is not None]
             return states if len(held) == TASKS else None
 
@@ -220,7 +270,21 @@ def test_deferred_waits_survive_a_triggerer_killed_mid_wait(topology, capsys):
         finished_after = time.monotonic() - answered_at
 
     failed = {task: state for task, (state, _) in final.items() if state != "success"}
-    assert not failed, f"tasks did not succeed: {failed}\n{topo.error('logs', airflow_names)}"
+    why = {t: attempt_problems(topo, DAG_ID, t) for t in sorted(failed)[:3]}
+    assert not failed, (
+        f"tasks did not succeed: {failed}; {json.dumps(why, indent=1)}\n{topo.error('logs', airflow_names)}"
+    )
+    tries = dict(
+        topo.psql(
+            "airflow",
+            f"select task_id, try_number from task_instance where dag_id = '{DAG_ID}' and run_id = '{dag_run_id}'",
+        )
+    )
+    retried = {  # a try that failed (the environment, not the failover): what its log says, printed below
+        task: attempt_problems(topo, DAG_ID, task).get(1, ["(no warning or error in its log)"])[-1]
+        for task, try_number in sorted(tries.items())
+        if int(try_number) > 1
+    }
     assert host.runs_created("conformance-approval") == TASKS  # exactly one remote run per task
     logs = [p.read_text(errors="replace") for p in (topo.root / "airflow-home" / "logs").rglob("*.log")]
     assert API_KEY not in "".join(logs) + "".join(topo.log(name) for name in topo.processes)
@@ -249,6 +313,7 @@ def test_deferred_waits_survive_a_triggerer_killed_mid_wait(topology, capsys):
             "max": round(max(survivor_lags), 2),
         },
         "answers_to_all_success_s": round(finished_after, 1),
+        "retried": retried,
     }
     with capsys.disabled():
         print(f"\n[topology failover] {json.dumps(figures)}")
@@ -283,7 +348,7 @@ def attempt_log(topo: Topology, dag_id: str, task_id: str, attempt: int) -> str:
 
 
 @pytest.mark.timeout(900, method="thread")
-def test_a_retry_after_a_celery_worker_killed_mid_wait_reattaches_to_its_run(topology, capsys):
+def test_a_retry_after_a_celery_worker_killed_mid_wait_reattaches_to_its_run(topology, dag_runs, capsys):
     """The task waits in the worker (not deferred); SIGKILL to that Celery worker's process group. The scheduler
     fails the task once its heartbeat is missing; the retry, on the other worker, reattaches to the same run."""
     topo, host = topology
@@ -292,6 +357,7 @@ def test_a_retry_after_a_celery_worker_killed_mid_wait_reattaches_to_its_run(top
     with airflow_api(topo) as api:
         response = api.post(f"/api/v2/dags/{WORKER_DAG_ID}/dagRuns", json={"logical_date": None})
         assert response.status_code == 200, response.text
+        dag_runs.append((WORKER_DAG_ID, response.json()["dag_run_id"]))
 
     def waiting_in_a_worker() -> tuple[str, str] | None:
         if host.runs_created("conformance-approval") != before + 1:
