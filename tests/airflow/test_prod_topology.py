@@ -137,12 +137,12 @@ def dag_runs(topology: tuple[Topology, DevHost]) -> Iterator[list[tuple[str, str
 
 
 def attempt_problems(topo: Topology, dag_id: str, task_id: str) -> dict[int, list[str]]:
-    """The warnings and errors in each try's log (``{try number: [level: event (exception)]}``): why a try
-    failed, from the task's own log, which the triggerer's lines of its waits are appended to."""
+    """The warnings and errors in each try's logs (``{try number: [level: event (exception)]}``): why a try
+    failed, from the task's own log and its triggers' (``attempt=N.log.trigger.<job>.log``)."""
     logs = topo.root / "airflow-home" / "logs" / f"dag_id={dag_id}"
     problems: dict[int, list[str]] = {}
     for path in sorted(logs.glob(f"run_id=*/task_id={task_id}/attempt=*.log")):
-        attempt = int(path.stem.partition("=")[2])
+        attempt = int(path.name.removeprefix("attempt=").partition(".")[0])  # attempt=2.log.trigger.7.log: 2
         for line in path.read_text(errors="replace").splitlines():
             try:
                 record = json.loads(line)
