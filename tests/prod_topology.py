@@ -441,6 +441,31 @@ class Topology:
 
     # ── Airflow ───────────────────────────────────────────────────────────────
 
+    def airflow_task_logs(self, dag_id: str) -> Path:
+        """The folder of one DAG's task logs (``run_id=*/task_id=*/attempt=N.log``, and a trigger's lines of
+        that try in ``attempt=N.log.trigger.<job>.log``)."""
+        return self.root / "airflow-home" / "logs" / f"dag_id={dag_id}"
+
+    def airflow_task_problems(self, dag_id: str, task_id: str) -> dict[int, list[str]]:
+        """The warnings and errors of each try of a task (``{try number: ["level: event (exc_type: text)"]}``),
+        read from its own log and its triggers': why a try failed."""
+        problems: dict[int, list[str]] = {}
+        for path in sorted(self.airflow_task_logs(dag_id).glob(f"run_id=*/task_id={task_id}/attempt=*.log")):
+            attempt = int(path.name.removeprefix("attempt=").partition(".")[0])  # attempt=2.log.trigger.7.log: 2
+            for line in path.read_text(errors="replace").splitlines():
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue
+                if not isinstance(record, dict) or record.get("level") not in ("warning", "error", "critical"):
+                    continue
+                details = record.get("error_detail") or []
+                causes = "; ".join(f"{d.get('exc_type')}: {d.get('exc_value')}" for d in details if isinstance(d, dict))
+                problems.setdefault(attempt, []).append(
+                    f"{record['level']}: {record.get('event')}" + (f" ({causes})" if causes else "")
+                )
+        return problems
+
     def airflow_env(self) -> dict[str, str]:
         """The environment of every Airflow process (settings from here only, not from the calling shell)."""
         base = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PREFECT_", "VIRTUAL_ENV"))}

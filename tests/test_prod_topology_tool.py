@@ -88,3 +88,26 @@ def test_an_ended_orphan_is_not_running_though_its_zombie_stays(tmp_path):
         time.sleep(0.05)
     assert not is_running(pid)
     assert Path(f"/proc/{pid}").exists()  # the zombie: what a check of /proc alone took for a live process
+
+
+def test_a_failed_try_is_explained_from_its_task_and_trigger_logs(tmp_path):
+    """Why a try failed, per try: warnings and errors with their exceptions, from the task's log and its trigger's
+    (``attempt=N.log.trigger.<job>.log``); info lines, plain-text lines and other tasks are left out."""
+    topo = Topology(tmp_path, verbose=False)
+    task = topo.airflow_task_logs("d") / "run_id=manual__1" / "task_id=t"
+    task.mkdir(parents=True)
+    (task / "attempt=1.log").write_text(
+        '{"level": "info", "event": "Filling up the DagBag"}\n'
+        "not json: a line printed by a library\n"
+        '{"level": "error", "event": "Task failed with exception", "error_detail": '
+        '[{"exc_type": "AirflowException", "exc_value": "Could not start it", "frames": []}]}\n'
+    )
+    (task / "attempt=1.log.trigger.7.log").write_text('{"level": "warning", "event": "lost contact"}\n')
+    (task / "attempt=2.log").write_text('{"level": "info", "event": "OpenWOP run r (reattached)"}\n')
+    other = topo.airflow_task_logs("d") / "run_id=manual__1" / "task_id=t2"
+    other.mkdir()
+    (other / "attempt=1.log").write_text('{"level": "error", "event": "not this task"}\n')
+    assert topo.airflow_task_problems("d", "t") == {
+        1: ["error: Task failed with exception (AirflowException: Could not start it)", "warning: lost contact"]
+    }
+    assert topo.airflow_task_problems("d", "missing") == {}

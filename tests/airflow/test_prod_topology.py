@@ -128,34 +128,16 @@ def dag_runs(topology: tuple[Topology, DevHost]) -> Iterator[list[tuple[str, str
     failed, so that a failed test leaves no task starting remote runs while the next test counts them."""
     triggered: list[tuple[str, str]] = []
     yield triggered
-    topo, _ = topology
+    fail_unfinished(topology[0], triggered)
+
+
+def fail_unfinished(topo: Topology, dag_runs: list[tuple[str, str]]) -> None:
+    """Mark each of these DAG runs that is still ``queued`` or ``running`` failed, through the REST API."""
     with airflow_api(topo) as api:
-        for dag_id, dag_run_id in triggered:
+        for dag_id, dag_run_id in dag_runs:
             path = f"/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}"
             if api.get(path).json().get("state") in ("queued", "running"):
                 api.patch(path, json={"state": "failed"}).raise_for_status()
-
-
-def attempt_problems(topo: Topology, dag_id: str, task_id: str) -> dict[int, list[str]]:
-    """The warnings and errors in each try's logs (``{try number: [level: event (exception)]}``): why a try
-    failed, from the task's own log and its triggers' (``attempt=N.log.trigger.<job>.log``)."""
-    logs = topo.root / "airflow-home" / "logs" / f"dag_id={dag_id}"
-    problems: dict[int, list[str]] = {}
-    for path in sorted(logs.glob(f"run_id=*/task_id={task_id}/attempt=*.log")):
-        attempt = int(path.name.removeprefix("attempt=").partition(".")[0])  # attempt=2.log.trigger.7.log: 2
-        for line in path.read_text(errors="replace").splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if record.get("level") not in ("warning", "error", "critical"):
-                continue
-            details = record.get("error_detail") or []
-            causes = "; ".join(f"{d.get('exc_type')}: {d.get('exc_value')}" for d in details if isinstance(d, dict))
-            problems.setdefault(attempt, []).append(
-                f"{record['level']}: {record.get('event')}" + (f" ({causes})" if causes else "")
-            )
-    return problems
 
 
 def task_states(topo: Topology, dag_id: str, dag_run_id: str) -> dict[str, tuple[str, int | None]]:
@@ -184,7 +166,7 @@ def test_deferred_waits_survive_a_triggerer_killed_mid_wait(topology, dag_runs, 
             states = task_states(topo, DAG_ID, dag_run_id)
             ended = {t: s for t, (s, _) in states.items() if s in ("failed", "success", "upstream_failed", "skipped")}
             if ended:  # none of them can wait any more: fail now, not after the timeout
-                why = {t: attempt_problems(topo, DAG_ID, t) for t in sorted(ended)[:3]}
+                why = {t: topo.airflow_task_problems(DAG_ID, t) for t in sorted(ended)[:3]}
                 raise topo.error(
                     f"tasks ended before every wait was deferred: {ended}; their logs' warnings and errors: "
                     f"{json.dumps(why, indent=1)}",
@@ -270,7 +252,7 @@ def test_deferred_waits_survive_a_triggerer_killed_mid_wait(topology, dag_runs, 
         finished_after = time.monotonic() - answered_at
 
     failed = {task: state for task, (state, _) in final.items() if state != "success"}
-    why = {t: attempt_problems(topo, DAG_ID, t) for t in sorted(failed)[:3]}
+    why = {t: topo.airflow_task_problems(DAG_ID, t) for t in sorted(failed)[:3]}
     assert not failed, (
         f"tasks did not succeed: {failed}; {json.dumps(why, indent=1)}\n{topo.error('logs', airflow_names)}"
     )
@@ -281,12 +263,12 @@ def test_deferred_waits_survive_a_triggerer_killed_mid_wait(topology, dag_runs, 
         )
     )
     retried = {  # a try that failed (the environment, not the failover): what its log says, printed below
-        task: attempt_problems(topo, DAG_ID, task).get(1, ["(no warning or error in its log)"])[-1]
+        task: topo.airflow_task_problems(DAG_ID, task).get(1, ["(no warning or error in its log)"])[-1]
         for task, try_number in sorted(tries.items())
         if int(try_number) > 1
     }
     assert host.runs_created("conformance-approval") == TASKS  # exactly one remote run per task
-    logs = [p.read_text(errors="replace") for p in (topo.root / "airflow-home" / "logs").rglob("*.log")]
+    logs = [p.read_text(errors="replace") for p in topo.airflow_task_logs(DAG_ID).parent.rglob("*.log")]
     assert API_KEY not in "".join(logs) + "".join(topo.log(name) for name in topo.processes)
 
     orphan_lags = [noticed[t] - killed_at for t in orphans]
@@ -341,7 +323,7 @@ def worker_running(topo: Topology, ti_id: str) -> str | None:
 
 
 def attempt_log(topo: Topology, dag_id: str, task_id: str, attempt: int) -> str:
-    logs = topo.root / "airflow-home" / "logs" / f"dag_id={dag_id}"
+    logs = topo.airflow_task_logs(dag_id)
     return "".join(
         p.read_text(errors="replace") for p in logs.glob(f"run_id=*/task_id={task_id}/attempt={attempt}.log")
     )
@@ -453,7 +435,7 @@ def hitl_diagnosis(topo: Topology, host: DevHost, dag_run_id: str | None, before
             if run_id not in before
         },
     )
-    logs = topo.root / "airflow-home" / "logs" / f"dag_id={HITL_DAG_ID}"
+    logs = topo.airflow_task_logs(HITL_DAG_ID)
     for path in sorted(logs.rglob("attempt=*.log")):
         part(str(path.relative_to(logs)), lambda p=path: p.read_text(errors="replace")[-3000:])
     names = [n for n in topo.processes if n.startswith(("airflow-scheduler", "airflow-triggerer", "airflow-celery"))]
@@ -504,9 +486,7 @@ def ask_and_answer_in_airflow(topo: Topology, host: DevHost, before: set[str], s
             return listed[0] if listed else None
 
         def settled(task_id: str) -> bool:
-            logs = (topo.root / "airflow-home" / "logs" / f"dag_id={HITL_DAG_ID}").rglob(
-                f"task_id={task_id}/attempt=*.log"
-            )
+            logs = topo.airflow_task_logs(HITL_DAG_ID).rglob(f"task_id={task_id}/attempt=*.log")
             return scheduler_settled(logs, topo.log("airflow-scheduler"), HITL_DAG_ID, task_id)
 
         for task_id, state in (("asked_deferred", "deferred"), ("asked_parked", "awaiting_input")):
