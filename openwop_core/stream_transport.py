@@ -20,6 +20,9 @@ with ``httpx.PoolTimeout`` like any request that found no free connection. Witho
 reading their snapshots at once opened N pooled connections, and each request walked them all: setting up a
 wait cost O(N) of CPU (a cap in httpcore itself would not help: it walks its queue of waiting requests too).
 
+An async client's transports connect through asyncio's own transports (:mod:`openwop_core.asyncio_network`)
+rather than anyio's, which cost a cancel scope and more per read.
+
 The routing transport replaces the ones httpx builds itself (``_init_transport`` and, for proxies from
 the environment, ``_init_proxy_transport``); a transport the caller passes in (``transport=``: tests,
 ``httpx.MockTransport``) is used as is, for streams too. These two hooks are httpx internals (tested here on
@@ -34,6 +37,8 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, cast
 
 import httpx
+
+from .asyncio_network import AsyncioBackend
 
 __all__ = ["OWN_CONNECTION", "AsyncStreamingHTTPClient", "StreamingHTTPClient"]
 
@@ -62,6 +67,18 @@ def _transport_options(client: Any, proxy: httpx.Proxy | None, kw: dict[str, Any
         context = httpx.create_ssl_context(verify=kw["verify"], cert=kw.get("cert"), trust_env=kw["trust_env"])
         client._openwop_ssl_context = context
     return {"verify": context, "trust_env": kw["trust_env"], "http1": kw["http1"], "http2": kw["http2"], "proxy": proxy}
+
+
+def _async_transport(limits: httpx.Limits, options: dict[str, Any]) -> httpx.AsyncHTTPTransport:
+    """An httpx transport whose connections are asyncio's own (:mod:`openwop_core.asyncio_network`), except
+    through an ``https://`` proxy: TLS inside TLS needs ``loop.start_tls`` on a TLS transport, which Python
+    3.10 lacks, so those keep httpcore's anyio backend."""
+    transport = httpx.AsyncHTTPTransport(limits=limits, **options)
+    proxy: httpx.Proxy | None = options.get("proxy")
+    pool = getattr(transport, "_pool", None)
+    if hasattr(pool, "_network_backend") and (proxy is None or proxy.url.scheme != "https"):
+        pool._network_backend = AsyncioBackend()  # type: ignore[union-attr]
+    return transport
 
 
 class _AsyncOwned(httpx.AsyncByteStream):
@@ -241,7 +258,7 @@ class AsyncStreamingHTTPClient(httpx.AsyncClient):
         if not ROUTABLE:
             return super()._init_proxy_transport(proxy, **kw)  # type: ignore[arg-type]
         options = _transport_options(self, proxy, kw)
-        return _AsyncRouter(lambda limits: httpx.AsyncHTTPTransport(limits=limits, **options), kw["limits"])
+        return _AsyncRouter(lambda limits: _async_transport(limits, options), kw["limits"])
 
 
 class StreamingHTTPClient(httpx.Client):

@@ -14,15 +14,18 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
 import hmac
 import http.server
 import inspect
 import logging
+import socket
 import ssl
 import textwrap
 import threading
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -65,13 +68,25 @@ def test_verification_is_on_by_default_and_an_untrusted_certificate_is_refused(t
     assert API_KEY not in text
 
 
-def test_the_async_client_refuses_it_too(tls_host: TlsHost) -> None:
+def run_on(loop: str, scenario: Any) -> Any:
+    """``scenario()`` on asyncio's own event loop or on uvloop (which Airflow's environment installs): the async
+    client's connections are the loop's own transports (``openwop_core.asyncio_network``), TLS included."""
+    if loop == "uvloop":
+        import uvloop
+
+        return uvloop.run(scenario())
+    return asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_the_async_client_refuses_it_too(tls_host: TlsHost, loop: str) -> None:
     async def scenario() -> None:
         async with AsyncOpenwopClient(tls_host.base_url, api_key=API_KEY, retry={"max_attempts": 1}) as client:
             await client.runs_get("run_1")
 
-    with pytest.raises(TransportError, match="was not trusted"):
-        asyncio.run(scenario())
+    with pytest.raises(TransportError, match="was not trusted") as caught:
+        run_on(loop, scenario)
+    assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
 
 
 def test_a_ca_bundle_path_makes_the_host_work_streams_included(tls_host: TlsHost, tls_material: TlsMaterial) -> None:
@@ -83,7 +98,10 @@ def test_a_ca_bundle_path_makes_the_host_work_streams_included(tls_host: TlsHost
     assert seen[-1].type == "run.completed"
 
 
-def test_an_ssl_context_with_the_ca_works_for_the_async_client(tls_host: TlsHost, tls_material: TlsMaterial) -> None:
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_an_ssl_context_with_the_ca_works_for_the_async_client(
+    tls_host: TlsHost, tls_material: TlsMaterial, loop: str
+) -> None:
     context = ssl.create_default_context(cafile=str(tls_material.ca_cert))
 
     async def scenario() -> str:
@@ -91,7 +109,78 @@ def test_an_ssl_context_with_the_ca_works_for_the_async_client(tls_host: TlsHost
             run_id = (await client.runs_create("conformance-noop")).run_id
             return (await client.wait_for_run(run_id, timeout=30)).status
 
-    assert asyncio.run(scenario()) == "completed"
+    assert run_on(loop, scenario) == "completed"
+
+
+class ConnectProxy:
+    """An HTTP forward proxy stand-in for ``https://`` targets: it answers ``CONNECT host:port`` by opening a
+    tunnel to 127.0.0.1 on that port and relaying bytes both ways (it sees only TLS); it records the lines."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+
+    def _tunnel(self, client: socket.socket) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            piece = client.recv(4096)
+            if not piece:
+                client.close()
+                return
+            head += piece
+        line = head.split(b"\r\n", 1)[0].decode()
+        self.lines.append(line)
+        port = int(line.split()[1].rsplit(":", 1)[1])
+        upstream = socket.create_connection(("127.0.0.1", port))
+        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+        def pump(source: socket.socket, sink: socket.socket) -> None:
+            with contextlib.suppress(OSError):
+                while data := source.recv(65536):
+                    sink.sendall(data)
+            with contextlib.suppress(OSError):
+                sink.shutdown(socket.SHUT_WR)
+
+        threading.Thread(target=pump, args=(upstream, client), daemon=True).start()
+        pump(client, upstream)
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self.listener.accept()
+                threading.Thread(target=self._tunnel, args=(conn,), daemon=True).start()
+
+    def __enter__(self) -> ConnectProxy:
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.listener.close()
+
+
+def test_tls_through_an_http_proxys_tunnel_is_verified_end_to_end(
+    tls_host: TlsHost, tls_material: TlsMaterial, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Behind a corporate proxy (``HTTPS_PROXY=http://...``) the async client opens a ``CONNECT`` tunnel and
+    starts TLS with the host inside it: the request and the followed stream verify with the CA, end to end."""
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    base_url = tls_host.base_url.replace("127.0.0.1", "localhost")  # a name in the certificate, not an address
+
+    async def scenario(bundle: Path) -> str:
+        async with AsyncOpenwopClient(
+            base_url, api_key=API_KEY, verify=str(bundle), retry={"max_attempts": 1}
+        ) as client:
+            run_id = (await client.runs_create("conformance-noop")).run_id
+            return (await client.wait_for_run(run_id, timeout=30)).status
+
+    with ConnectProxy() as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        assert asyncio.run(scenario(tls_material.ca_cert)) == "completed"
+        with pytest.raises(TransportError, match="was not trusted"):  # through the tunnel, still verified
+            asyncio.run(scenario(tls_material.server_cert))  # a bundle without the CA
+    assert proxy.lines and all(line == f"CONNECT localhost:{tls_host.port} HTTP/1.1" for line in proxy.lines)
 
 
 def test_concurrent_streams_over_tls_each_get_a_connection_made_with_the_ca(
