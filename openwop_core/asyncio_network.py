@@ -43,6 +43,7 @@ class _Protocol(asyncio.Protocol):
         self.loop = loop
         self.transport: asyncio.Transport | None = None
         self.chunks: deque[bytes] = deque()
+        self.offset = 0  # bytes of chunks[0] already read
         self.buffered = 0
         self.eof = False
         self.error: BaseException | None = None  # why the connection was lost, if it was not a clean close
@@ -106,16 +107,23 @@ class _Protocol(asyncio.Protocol):
             future.set_result(woken)
 
     def take(self, max_bytes: int) -> bytes:
-        """Up to ``max_bytes`` of what was received (there is some)."""
-        chunk = self.chunks.popleft()
-        if len(chunk) > max_bytes:
-            self.chunks.appendleft(chunk[max_bytes:])
-            chunk = chunk[:max_bytes]
-        self.buffered -= len(chunk)
+        """Up to ``max_bytes`` of what was received (there is some). asyncio receives up to 256 KiB at once and
+        httpcore reads 64 KiB: the rest of a chunk stays where it is (an offset), not copied again per read."""
+        chunk = self.chunks[0]
+        start = self.offset
+        end = start + max_bytes
+        if end < len(chunk):
+            self.offset = end
+            piece = chunk[start:end]
+        else:
+            self.chunks.popleft()
+            self.offset = 0
+            piece = chunk[start:] if start else chunk
+        self.buffered -= len(piece)
         if self.reading_paused and self.buffered <= LOW_WATER and self.transport is not None:
             self.reading_paused = False
             self.transport.resume_reading()
-        return chunk
+        return piece
 
 
 class AsyncioStream(AsyncNetworkStream):
