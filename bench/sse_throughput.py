@@ -27,7 +27,7 @@ Reported: the median events/s over the repeats (and the range), events per CPU-s
 the ratios to the official SDK and to the floor. Goal (issue 15): ``openwop_core``, sync and async, on both
 framings: >= 1.5x the official SDK and >= 0.85x the floor (raw server).
 
-    .venv-bench/bin/python -m bench.sse_throughput [--repeats 7] [--events 100000] [--devhost-repeats 3] [--no-write]
+    .venv-bench/bin/python -m bench.sse_throughput [--repeats 15] [--events 100000] [--devhost-repeats 3] [--no-write]
 """
 
 from __future__ import annotations
@@ -307,7 +307,9 @@ def raw_goals(framing: str, raw: Results) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Run the tables (raw server in both framings, then the local host), print them, write them to
     docs/benchmarks.md."""
-    args = options("SSE consumption throughput", events=100_000, repeats=7, devhost_repeats=3).parse_args(argv)
+    # 15 repeats: this VM's speed moves by up to 45% between consecutive repeats; with 7, one subject's median
+    # could land 0.1x off another's in the same run
+    args = options("SSE consumption throughput", events=100_000, repeats=15, devhost_repeats=3).parse_args(argv)
     machine = header("SSE consumption throughput")
 
     print(f"raw stream servers ({', '.join(FRAMINGS)}), {args.events:,} events, {args.repeats} repeats:")
