@@ -236,13 +236,16 @@ class ClientSettings:
                 hint=f"Use {plain} as the base URL, or serve the host over TLS; retrying will not help.",
                 retryable=False,
             )
-        if "CERTIFICATE_VERIFY_FAILED" in text or isinstance(exc, ssl.SSLError):
+        if "CERTIFICATE_VERIFY_FAILED" in text:
+            # not transient: retrying (a trigger until its timeout) would only hide it
             return TransportError(
-                f"TLS certificate of {self.display_url} was not trusted ({method} {path}): {text}",
+                f"TLS certificate of {self.display_url} was not trusted ({method} {path}): {text}.",
                 method=method,
                 path=path,
-                hint="Pass verify='/path/to/ca-bundle.pem' (the CA that signed the host's certificate); "
-                "disable verification only for a throwaway test host.",
+                hint="Trust the CA that signed the host's certificate: verify='/path/to/ca-bundle.pem' (in Airflow "
+                "the connection's extra \"ca_bundle\", in Prefect the credentials block's ca_bundle_path); disable "
+                "verification only for a throwaway test host. Retrying will not help.",
+                retryable=False,
             )
         if isinstance(exc, httpx.TimeoutException):
             return TransportError(

@@ -393,6 +393,10 @@ def _as_int(value: str | int | None) -> int | None:
 
 
 def _brief(error: BaseException) -> str:
+    """What went wrong, for a log line: the status and code of an answer; else the failure itself (which URL,
+    which address refused, which timeout), without the hint."""
     if isinstance(error, ApiError):
         return f"HTTP {error.status_code} {error.code}"
+    if isinstance(error, TransportError) and not isinstance(error, StreamIdleError):
+        return f"{type(error).__name__}: {error.message}"
     return type(error).__name__

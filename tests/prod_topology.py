@@ -46,6 +46,8 @@ from process_hygiene import start_process, stop_process_tree
 
 REPO = Path(__file__).resolve().parents[1]
 ALL_COMPONENTS = ("postgres", "redis", "devhost", "airflow", "prefect")
+#: The OpenWOP API key of ``make prod`` unless ``PROD_API_KEY`` sets one (documented, so no secret).
+DEFAULT_API_KEY = "dev-key"
 #: The environment variables of ``make prod`` that choose each service's port.
 PORT_VARIABLES = {
     "postgres": "PROD_POSTGRES_PORT",
@@ -145,7 +147,7 @@ class Topology:
         *,
         ports: dict[str, int] | None = None,
         devhost_url: str | None = None,
-        api_key: str = "dev-key",
+        api_key: str = DEFAULT_API_KEY,
         workflows_dir: Path | None = None,
         airflow_dags: Path | None = None,
         airflow_env: dict[str, str] | None = None,
@@ -674,7 +676,9 @@ class Topology:
             lines.append(f"  Postgres     {self.postgres_url('airflow')} and .../prefect")
         if "redis" in self.processes:
             lines.append(f"  Redis        {self.redis_url}")
-        lines.append(f"  OpenWOP host {self.devhost_url}   API key: {self.api_key}")
+        # the documented default is no secret; a key of one's own is not printed (this can land in a CI log)
+        key = self.api_key if self.api_key == DEFAULT_API_KEY else "yours (PROD_API_KEY), not shown"
+        lines.append(f"  OpenWOP host {self.devhost_url}   API key: {key}")
         if "airflow-api-server" in self.processes:
             airflow = sorted(n.removeprefix("airflow-") for n in self.processes if n.startswith("airflow-"))
             lines.append(f"  Airflow      {self.airflow_url}   (no login; CeleryExecutor; {', '.join(airflow)})")
@@ -704,7 +708,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("components", nargs="*", default=list(ALL_COMPONENTS), help=", ".join(ALL_COMPONENTS))
     args = parser.parse_args(argv)
     ports = {service: int(os.environ[var]) for service, var in PORT_VARIABLES.items() if os.environ.get(var)}
-    topo = Topology(ports=ports, api_key=os.environ.get("PROD_API_KEY", "dev-key"))
+    topo = Topology(ports=ports, api_key=os.environ.get("PROD_API_KEY", DEFAULT_API_KEY))
     stopping = False
 
     def on_signal(signum: int, frame: object) -> None:

@@ -111,3 +111,12 @@ def test_a_failed_try_is_explained_from_its_task_and_trigger_logs(tmp_path):
         1: ["error: Task failed with exception (AirflowException: Could not start it)", "warning: lost contact"]
     }
     assert topo.airflow_task_problems("d", "missing") == {}
+
+
+def test_the_summary_shows_the_default_key_but_not_a_key_of_ones_own(tmp_path):
+    """``make prod`` prints its summary to the console (and so to a CI log): a key set in PROD_API_KEY stays out."""
+    own = Topology(tmp_path / "own", api_key="s3cret-key-of-mine", verbose=False)
+    default = Topology(tmp_path / "default", verbose=False)
+    assert "s3cret-key-of-mine" not in own.summary()
+    assert "API key: yours (PROD_API_KEY), not shown" in own.summary()
+    assert "API key: dev-key" in default.summary()

@@ -367,7 +367,12 @@ class BaseOpenwopRunOperator(OpenwopHookMixin, AskInAirflowMixin, OpenLineageMix
         host was unreachable (since when), and what became of the run (cancelled, left running, or the
         cancel failed). Raised without the wait's own timeout error chained: this message says it all."""
         cancelled = self._cancel(run_id, "Airflow task timed out")
-        if cancelled:
+        if cancelled and self._found_finished:  # the run ended while the wait could not see it
+            fate = (
+                f"it had finished by then ({self._found_finished}), which the wait did not see, so nothing was "
+                "cancelled; a retry of this task reattaches to the run and reads how it ended."
+            )
+        elif cancelled:
             fate = "it was cancelled."
         elif not self.cancel_on_kill:
             fate = "it was left running (cancel_on_kill is off)."
@@ -397,8 +402,9 @@ class BaseOpenwopRunOperator(OpenwopHookMixin, AskInAirflowMixin, OpenLineageMix
 
     def _cancel(self, run_id: str, reason: str) -> bool:
         """Cancel the remote run, best effort: failures are logged (and kept in ``_cancel_error``), never
-        raised."""
+        raised; a run found already finished is kept in ``_found_finished`` (its status)."""
         self._cancel_error: str | None = None
+        self._found_finished: str | None = None
         if not self.cancel_on_kill:
             self.log.info("Leaving OpenWOP run %s running (cancel_on_kill is off).", run_id)
             return False
@@ -408,11 +414,9 @@ class BaseOpenwopRunOperator(OpenwopHookMixin, AskInAirflowMixin, OpenLineageMix
             self.log.warning("Could not cancel OpenWOP run %s: %s", run_id, exc)
             self._cancel_error = str(exc)
             return False
-        self.log.info(
-            "Cancelled OpenWOP run %s (%s): status %s%s.",
-            run_id,
-            reason,
-            result.status,
-            ", it had already finished" if result.already_terminal else "",
-        )
+        if result.already_terminal:
+            self._found_finished = str(result.status)
+            self.log.info("OpenWOP run %s had already finished (%s); nothing to cancel.", run_id, result.status)
+        else:
+            self.log.info("Cancelled OpenWOP run %s (%s): status %s.", run_id, reason, result.status)
         return True

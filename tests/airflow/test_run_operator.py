@@ -11,6 +11,8 @@ import pytest
 from airflow.sdk import DAG
 from airflow_support import API_KEY, connection_json, run_dag, run_operator_dag, unique_dag_id
 
+from openwop_airflow.exceptions import OpenwopWaitTimeoutException
+from openwop_airflow.hooks.openwop import OpenwopHook
 from openwop_airflow.operators.run import OpenwopRunOperator
 
 START = pendulum.datetime(2024, 1, 1, tz="UTC")
@@ -170,6 +172,23 @@ def test_timeout_cancels_the_remote_run(devhost, capfd, deferrable):
     assert "OpenwopWaitTimeoutException" in result.output
     assert f"OpenWOP run {run_id} did not finish within the task's timeout of 1.5s (last status" in result.output
     assert "; it was cancelled." in result.output
+
+
+def test_a_timeout_that_finds_the_run_already_finished_says_so(devhost):
+    """The wait could not see the run end (its host was unreachable from the triggerer, say) and the timeout's
+    cancel finds the run finished: the error says so, instead of "it was cancelled" after a log line that
+    said the run had already finished."""
+    run_id = OpenwopHook().get_conn().runs_create("conformance-noop").run_id
+    devhost.wait_for_status(run_id)
+    operator = OpenwopRunOperator(task_id="late", workflow_id="conformance-noop", timeout=75)
+    with pytest.raises(OpenwopWaitTimeoutException) as caught:
+        operator._timed_out(
+            run_id, last_status="running", last_sequence=0, unreachable_since=1.0, host_error="Could not connect"
+        )
+    text = str(caught.value)
+    assert "it had finished by then (completed), which the wait did not see, so nothing was cancelled" in text
+    assert "it was cancelled" not in text
+    assert devhost.get_run(run_id)["status"] == "completed"
 
 
 @pytest.mark.parametrize("deferrable", [False, True], ids=["sync", "deferred"])

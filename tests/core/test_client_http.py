@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -75,13 +76,20 @@ async def test_failed_run_reports_the_remote_error(client: Any) -> None:
     assert info.value.error_message and "Intentional" in info.value.error_message
 
 
-async def test_stream_drop_mid_run_is_resumed_without_loss_or_duplicate(client: Any, host: DevHost) -> None:
+async def test_stream_drop_mid_run_is_resumed_without_loss_or_duplicate(
+    client: Any, host: DevHost, caplog: pytest.LogCaptureFixture
+) -> None:
     host.set_faults(Faults(drop_sse_after_events=2, duplicate_after_reconnect=True))
     run = await call(client.runs_create("conformance-multi-node"))
-    events = await collect(client.runs_events(run.run_id, stream_mode="debug"))
+    with caplog.at_level(logging.WARNING, logger="openwop_core.events"):
+        events = await collect(client.runs_events(run.run_id, stream_mode="debug"))
     assert [e.sequence for e in events] == host_sequences(host, run.run_id)
     resumed = [r for r in host.requests if r["path"].endswith("/events") and r["headers"].get("last-event-id")]
     assert resumed, "the client must reconnect with Last-Event-ID"
+    # each reconnect says what failed, where: not just "TransportError"
+    interrupted = [r.getMessage() for r in caplog.records if "event stream interrupted" in r.getMessage()]
+    assert interrupted
+    assert all(f"TransportError: GET /v1/runs/{run.run_id}/events to {host.base_url}" in m for m in interrupted)
 
 
 async def test_legacy_event_fields_are_normalised(client: Any, host: DevHost) -> None:

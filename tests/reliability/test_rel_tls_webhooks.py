@@ -65,6 +65,7 @@ def test_verification_is_on_by_default_and_an_untrusted_certificate_is_refused(t
     assert f"TLS certificate of {tls_host.base_url} was not trusted" in text
     assert "CERTIFICATE_VERIFY_FAILED" in text
     assert "verify='/path/to/ca-bundle.pem'" in text  # the fix
+    assert caught.value.retryable is False  # not transient: no retries
     assert API_KEY not in text
 
 

@@ -13,6 +13,7 @@ problem; with the CA in the connection's ``ca_bundle`` extra, a deferrable task 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import warnings
 from collections.abc import Iterator
@@ -184,7 +185,7 @@ def test_a_private_ca_is_refused_by_default_and_trusted_with_ca_bundle(
     host, material = tls
     monkeypatch.setenv(
         "AIRFLOW_CONN_REL_TLS_DEFAULT",
-        json.dumps({"conn_type": "openwop", "host": host.base_url, "password": API_KEY, "extra": {"max_attempts": 1}}),
+        json.dumps({"conn_type": "openwop", "host": host.base_url, "password": API_KEY}),  # default retries
     )
     monkeypatch.setenv(
         "AIRFLOW_CONN_REL_TLS_CA",
@@ -205,9 +206,26 @@ def test_a_private_ca_is_refused_by_default_and_trusted_with_ca_bundle(
     assert result.ti_state("refused") == "failed"
     assert f"TLS certificate of {host.base_url} was not trusted" in result.output
     assert "CERTIFICATE_VERIFY_FAILED" in result.output
+    assert 'the connection\'s extra "ca_bundle"' in result.output  # the fix, in Airflow's terms
+    assert "retrying in" not in result.output  # not transient: failed at the first attempt
     assert result.ti_state("trusted") == "success"
     assert result.xcom("trusted") == {"payload": {"over": "tls"}}
     assert API_KEY not in result.output
+
+    # a deferred wait on a host whose certificate is not trusted (the CA replaced after the task deferred, say)
+    # ends at once with the reason, instead of retrying until the task's timeout
+    run_id = OpenwopHook("rel_tls_ca").get_conn().runs_create("conformance-delay", {"delayMs": 30000}).run_id
+    events = asyncio.run(
+        asyncio.wait_for(collect(OpenwopRunTrigger(run_id=run_id, openwop_conn_id="rel_tls_default")), 30)
+    )
+    assert [event.payload["status"] for event in events] == ["error"]
+    assert "was not trusted" in events[0].payload["error"]["message"]
+    assert API_KEY not in json.dumps(events[0].payload)
+
+
+async def collect(trigger: OpenwopRunTrigger) -> list[Any]:
+    """Every event ``trigger`` fires."""
+    return [event async for event in trigger.run()]
 
 
 def test_a_key_over_plain_http_to_another_machine_warns(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -131,14 +131,20 @@ def tls() -> Iterator[tuple[TlsHost, TlsMaterial]]:
         yield tls_host, material
 
 
-def test_a_private_ca_is_refused_by_default_and_trusted_with_a_ca_bundle(tls: tuple[TlsHost, TlsMaterial]) -> None:
+def test_a_private_ca_is_refused_by_default_and_trusted_with_a_ca_bundle(
+    tls: tuple[TlsHost, TlsMaterial], caplog: pytest.LogCaptureFixture
+) -> None:
     tls_host, material = tls
-    default = OpenwopCredentials(base_url=tls_host.base_url, api_key=SecretStr(SECRET_KEY), retry_attempts=1)
+    default = OpenwopCredentials(base_url=tls_host.base_url, api_key=SecretStr(SECRET_KEY))  # default retries
     assert default.verify_tls is True
     with pytest.raises(TransportError) as refused:
         run_openwop_workflow(default, "conformance-noop", check_interval=0.5)
     assert f"TLS certificate of {tls_host.base_url} was not trusted" in str(refused.value)
     assert "CERTIFICATE_VERIFY_FAILED" in str(refused.value)
+    assert "the credentials block's ca_bundle_path" in str(refused.value)  # the fix, in Prefect's terms
+    assert refused.value.retryable is False
+    assert "retrying in" not in caplog.text  # not transient: neither the request nor the task was retried
+    assert "Retry 1/" not in caplog.text  # Prefect: "Retry 1/2 will start 10 second(s) from now"
 
     trusted = OpenwopCredentials(
         base_url=tls_host.base_url, api_key=SecretStr(SECRET_KEY), ca_bundle_path=str(material.ca_cert)
