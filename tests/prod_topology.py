@@ -466,7 +466,26 @@ class Topology:
                 problems.setdefault(attempt, []).append(
                     f"{record['level']}: {record.get('event')}" + (f" ({causes})" if causes else "")
                 )
+        for attempt, failure in self._celery_failures(dag_id, task_id).items():
+            problems.setdefault(attempt, []).append(f"error: its Celery workload raised {failure}")
         return problems
+
+    def _celery_failures(self, dag_id: str, task_id: str) -> dict[int, str]:
+        """``{try number: exception}`` for the tries of a task whose Celery workload itself failed: the task's
+        process never ran it (say its calls to the execution API timed out), so its own log says nothing."""
+        tries: dict[str, int] = {}  # Celery task id -> try number
+        failures: dict[int, str] = {}
+        marker = f"/task_id={task_id}/attempt="
+        for path in sorted(self.logs.glob("airflow-celery-worker-*.log")):
+            for line in path.read_text(errors="replace").splitlines():
+                if "Executing workload in Celery" in line and f"'dag_id={dag_id}/" in line and marker in line:
+                    celery_id = line.partition("] [")[2].partition("]")[0]
+                    tries[celery_id] = int(line.partition(marker)[2].partition(".")[0])
+                elif "raised unexpected:" in line:
+                    celery_id = line.partition("execute_workload[")[2].partition("]")[0]
+                    if celery_id in tries:
+                        failures[tries[celery_id]] = line.partition("raised unexpected: ")[2].partition(" [")[0]
+        return failures
 
     def airflow_env(self) -> dict[str, str]:
         """The environment of every Airflow process (settings from here only, not from the calling shell)."""

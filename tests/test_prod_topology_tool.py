@@ -113,6 +113,27 @@ def test_a_failed_try_is_explained_from_its_task_and_trigger_logs(tmp_path):
     assert topo.airflow_task_problems("d", "missing") == {}
 
 
+def test_a_try_whose_celery_workload_failed_is_explained_from_the_workers_log(tmp_path):
+    """A try that never ran (the task process's calls to the execution API timed out, as in a CI run with 100
+    tasks starting at once): its own log has one info line; the Celery worker's log says why."""
+    topo = Topology(tmp_path, verbose=False)
+    task = topo.airflow_task_logs("d") / "run_id=manual__1" / "task_id=t"
+    task.mkdir(parents=True)
+    (task / "attempt=1.log").write_text('{"level": "info", "event": "::group::Pre Execute"}\n')
+    topo.logs.mkdir(parents=True, exist_ok=True)
+    (topo.logs / "airflow-celery-worker-2.log").write_text(
+        "2026-12-08T04:40:01Z [info     ] [2c06dad1-90] Executing workload in Celery: dag_rel_path=PurePosixPath('x.py') "
+        "log_path='dag_id=d/run_id=manual__1/task_id=t/attempt=1.log' ti=TaskInstanceDTO(...)\n"
+        "2026-12-08T04:40:02Z [info     ] [77777777-00] Executing workload in Celery: dag_rel_path=PurePosixPath('x.py') "
+        "log_path='dag_id=d/run_id=manual__1/task_id=t2/attempt=1.log' ti=TaskInstanceDTO(...)\n"
+        "2026-12-08T04:40:13Z [warning  ] Starting call to 'airflow.sdk.api.client.Client.request', this is the 1st time\n"
+        "2026-12-08T04:40:44Z [error    ] Task execute_workload[2c06dad1-90] raised unexpected: ReadTimeout('timed out') "
+        "[celery.app.trace] loc=trace.py:309\n"
+        "2026-12-08T04:40:45Z [error    ] Task execute_workload[77777777-00] raised unexpected: OSError('other task')\n"
+    )
+    assert topo.airflow_task_problems("d", "t") == {1: ["error: its Celery workload raised ReadTimeout('timed out')"]}
+
+
 def test_the_summary_shows_the_default_key_but_not_a_key_of_ones_own(tmp_path):
     """``make prod`` prints its summary to the console (and so to a CI log): a key set in PROD_API_KEY stays out."""
     own = Topology(tmp_path / "own", api_key="s3cret-key-of-mine", verbose=False)
