@@ -23,6 +23,7 @@ from typing import Any
 
 import httpcore
 from httpcore import AsyncNetworkBackend, AsyncNetworkStream
+from httpcore._backends.base import SOCKET_OPTION  # the option type of httpcore's backend interface
 from httpcore._utils import is_socket_readable  # the probe httpcore's own backends use
 
 __all__ = ["AsyncioBackend", "AsyncioStream"]
@@ -33,7 +34,6 @@ HIGH_WATER = 256 * 1024
 LOW_WATER = 64 * 1024
 #: Seconds between the IPv6 and IPv4 attempts when a name has both (anyio's and RFC 8305's figure).
 HAPPY_EYEBALLS_DELAY = 0.25
-SocketOption = tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
 
 
 class _Protocol(asyncio.Protocol):
@@ -226,7 +226,7 @@ class AsyncioBackend(AsyncNetworkBackend):
         port: int,
         timeout: float | None = None,
         local_address: str | None = None,
-        socket_options: Iterable[SocketOption] | None = None,
+        socket_options: Iterable[SOCKET_OPTION] | None = None,
     ) -> AsyncNetworkStream:
         other = self._fallback()
         if other is not None:
@@ -243,7 +243,7 @@ class AsyncioBackend(AsyncNetworkBackend):
         return await _connected(connect, timeout, socket_options)
 
     async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[SocketOption] | None = None
+        self, path: str, timeout: float | None = None, socket_options: Iterable[SOCKET_OPTION] | None = None
     ) -> AsyncNetworkStream:
         other = self._fallback()
         if other is not None:
@@ -260,7 +260,7 @@ class AsyncioBackend(AsyncNetworkBackend):
 
 
 async def _connected(
-    connect: Any, timeout: float | None, socket_options: Iterable[SocketOption] | None
+    connect: Any, timeout: float | None, socket_options: Iterable[SOCKET_OPTION] | None
 ) -> AsyncioStream:
     """The stream once ``connect`` (a ``loop.create_*connection`` coroutine) is done within ``timeout``."""
     try:

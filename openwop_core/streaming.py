@@ -397,6 +397,6 @@ def _brief(error: BaseException) -> str:
     which address refused, which timeout), without the hint."""
     if isinstance(error, ApiError):
         return f"HTTP {error.status_code} {error.code}"
-    if isinstance(error, TransportError) and not isinstance(error, StreamIdleError):
+    if isinstance(error, TransportError):
         return f"{type(error).__name__}: {error.message}"
     return type(error).__name__

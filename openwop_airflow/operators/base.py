@@ -367,7 +367,7 @@ class BaseOpenwopRunOperator(OpenwopHookMixin, AskInAirflowMixin, OpenLineageMix
         host was unreachable (since when), and what became of the run (cancelled, left running, or the
         cancel failed). Raised without the wait's own timeout error chained: this message says it all."""
         cancelled = self._cancel(run_id, "Airflow task timed out")
-        if cancelled and self._found_finished:  # the run ended while the wait could not see it
+        if self._found_finished:  # the run ended while the wait could not see it
             fate = (
                 f"it had finished by then ({self._found_finished}), which the wait did not see, so nothing was "
                 "cancelled; a retry of this task reattaches to the run and reads how it ended."
